@@ -1,0 +1,45 @@
+// The agent's settings file, validated at the edge: a bad file stops start-up with a clear message.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+export const AgentConfigSchema = z.object({
+  nodeName: z.string().optional(),
+  clusterIp: z.ipv4().optional(),
+  clusterIpPrefix: z.number().int().min(1).max(32).default(24),
+  clusterIpDevice: z.string().min(1).default("vmbr0"), // CloudIpDev
+  testIp: z.ipv4().optional(),
+  storageDir: z.string().min(1).optional(),
+  logFile: z.string().min(1).default("/usr/local/mgr5/var/corolistener.log"),
+  statusFile: z.string().min(1).default("/run/corolistener/status.json"),
+  serviceLockFile: z.string().min(1).default("/tmp/.lock.vmmgr.service"),
+  relocatedMarkerFile: z.string().min(1).default("/tmp/.lock.vmmgr.relocated"),
+  panelPort: z.number().int().min(1).max(65535).default(1500),
+  cpgGroup: z.string().min(1).max(127).default("corolistener"),
+});
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+export function parseAgentConfig(text: string, source = "config"): AgentConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${source}: not valid JSON: ${(err as Error).message}`);
+  }
+  const r = AgentConfigSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new Error(`${source}: ${issues}`);
+  }
+  return r.data;
+}
+
+export function loadAgentConfig(path: string | undefined): AgentConfig {
+  if (!path) return AgentConfigSchema.parse({});
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseAgentConfig(text, path);
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Brings up a local 3-node lab cluster (corosync + corolistener on every node) on embedded defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+exec node --import tsx lab/src/cli.ts up --nodes "${NODES:-3}" "$@"
