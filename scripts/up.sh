@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-exec node --import tsx lab/src/cli.ts up --nodes "${NODES:-3}" "$@"
+exec ./labctl up --nodes "${NODES:-3}" "$@"

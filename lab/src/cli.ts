@@ -2,7 +2,7 @@
 // `lab`: bring up, inspect, break and heal a local multi-node corosync cluster.
 import { Command, InvalidArgumentError } from "commander";
 import { spawnSync } from "node:child_process";
-import { Lab, destroyLab, REPO_ROOT } from "./lab.ts";
+import { Lab, destroyLab } from "./lab.ts";
 import { parseProcessKind } from "./processes.ts";
 
 const int = (v: string) => {
@@ -12,7 +12,7 @@ const int = (v: string) => {
 };
 const nodeList = (v: string) => v.split(",").filter(Boolean);
 
-const program = new Command("lab").description("local multi-node corosync lab in network namespaces").option("--name <name>", "lab name", "lab");
+const program = new Command("labctl").description("local multi-node corosync lab in network namespaces").option("--name <name>", "lab name", "lab");
 const labName = () => program.opts<{ name: string }>().name;
 
 program
@@ -27,7 +27,7 @@ program
     console.log(`lab ${lab.name}: ${o.nodes} nodes quorate in ${Date.now() - t0} ms`);
     for (const n of lab.topo.nodes) console.log(`  ${n.name}  ${n.ctlAddr}  prio ${n.prio}  netns ${n.ns}`);
     console.log(`cluster IP ${lab.topo.clusterIp} (held by the master), test IP ${lab.topo.testIp}`);
-    console.log(`try: lab exec n1 -- corosync-quorumtool -s   |   lab exec n1 -- ./corolistener -l   |   lab down`);
+    console.log(`try: labctl exec n1 -- corosync-quorumtool -s   |   labctl exec n1 -- ./corolistener -l   |   labctl down`);
   });
 
 program.command("down").description("stop everything and delete the namespaces").action(() => {
@@ -49,8 +49,8 @@ program
     const lab = Lab.open(labName());
     const id = lab.topo.nodes.find((n) => n.name === node || String(n.id) === node)?.id;
     if (!id) throw new Error(`no node ${node}`);
-    const [c, ...args] = [...lab.enterArgs(id), ...cmd];
-    const r = spawnSync(c!, args, { stdio: "inherit", cwd: REPO_ROOT });
+    const [c, ...args] = [...lab.enterArgs(id, process.cwd()), ...cmd];
+    const r = spawnSync(c!, args, { stdio: "inherit" });
     process.exitCode = r.status ?? 1;
   });
 

@@ -51,7 +51,7 @@ export class Lab {
 
   /** Opens a running lab by name (for CLI commands after `lab up`). */
   static open(name = "lab"): Lab {
-    if (!existsSync(stateFile(name))) throw new Error(`no lab "${name}" is running (start one with: lab up)`);
+    if (!existsSync(stateFile(name))) throw new Error(`no lab "${name}" is running (start one with: labctl up)`);
     return new Lab(JSON.parse(readFileSync(stateFile(name), "utf8")) as LabState);
   }
 
@@ -164,10 +164,11 @@ export class Lab {
   }
 
   /** argv prefix that runs a command inside a node's network + mount + uts namespaces. */
-  enterArgs(id: number): string[] {
+  enterArgs(id: number, cwd = REPO_ROOT): string[] {
     const anchor = this.state.anchors[id];
     if (!anchor || !isAlive(anchor)) throw new Error(`node n${id} of lab ${this.name} is not running (its namespace holder is gone)`);
-    return ["nsenter", "-t", String(anchor), "-m", "-n", "-u", "--"];
+    // Entering a mount namespace resets the working directory to "/", so set it explicitly.
+    return ["nsenter", "-t", String(anchor), "-m", "-n", "-u", `--wd=${cwd}`, "--"];
   }
 
   /** Runs a command inside a node and returns its output (never throws on a non-zero exit). */
@@ -187,7 +188,7 @@ export class Lab {
     findNode(this.topo, id);
     if (findProcesses(this.topo.nodes[id - 1]!.ns, kind).length > 0) throw new Error(`${kind} is already running on n${id}`);
     const log = join(this.nodeDir(id), "log", `${kind}.out`);
-    const tsx = ["node", "--import", "tsx"];
+    const tsx = ["node", "--import", `file://${REPO_ROOT}/node_modules/tsx/dist/loader.mjs`];
     const argv: Record<ProcessKind, string[] | null> = {
       corosync: ["corosync", "-f"],
       agent: [...tsx, join(REPO_ROOT, "agent/src/cli/corolistener.ts"), "daemon", "--config", NODE_AGENT_CONFIG],

@@ -157,7 +157,10 @@ export class CorosyncClient extends EventEmitter {
   // ---- connection lifecycle ----
 
   private connectSafely(): void {
-    this.connect().catch((err) => this.log.warn({ err: String(err) }, 'corosync connect failed unexpectedly'));
+    this.connect().catch((err) => {
+      this.log.warn({ err: String(err) }, 'corosync connect failed unexpectedly');
+      if (this.phase === 'running' && !this.state.connected && !this.reconnectTimer) this.scheduleReconnect(err);
+    });
   }
 
   private async connect(): Promise<void> {
@@ -244,7 +247,7 @@ export class CorosyncClient extends EventEmitter {
     delete this.state.ringSeq;
     delete this.state.votequorum;
     this.log.warn({ reason }, 'lost connection to corosync');
-    this.pending = [{ type: 'disconnected', reason }];
+    this.pending.push({ type: 'disconnected', reason });
     this.flush();
     this.attempt = 0;
     this.lastErrorName = undefined;
@@ -274,8 +277,7 @@ export class CorosyncClient extends EventEmitter {
       if (this.lostReason) {
         const reason = this.lostReason;
         this.lostReason = null;
-        this.pending = [];
-        return this.disconnect(session, reason);
+        return this.disconnect(session, reason); // events already dispatched are still emitted
       }
       this.flush();
     }
@@ -371,9 +373,11 @@ export class CorosyncClient extends EventEmitter {
       if (rc === CS_OK) return;
       // CS_ERR_TRY_AGAIN is cpg flow control: back off briefly and retry.
       if (rc !== CS_ERR.TRY_AGAIN || Date.now() - started > SEND_RETRY_LIMIT_MS) {
+        this.log.debug?.call(this.log, { rc: csErrorName(rc) }, 'cpg_mcast_joined failed');
         if (isConnectionLost(rc)) this.poller?.wake();
         throw new CorosyncError('cpg_mcast_joined', rc);
       }
+      this.log.debug?.call(this.log, { retryInMs: delay }, 'cpg flow control (CS_ERR_TRY_AGAIN), retrying send');
       await sleep(delay);
     }
   }

@@ -1,7 +1,8 @@
 // Diagnostic CLI: prints ClusterEvents as JSON lines and takes JSON-line commands on stdin.
 //   node --import tsx agent/src/corosync/probe.ts [--group NAME | --no-group]
 // Commands: {"cmd":"send","data":"x"} {"cmd":"sendMany","count":N,"prefix":"m"} {"cmd":"snapshot"}
-//           {"cmd":"read","timeoutMs":N} {"cmd":"cpu"} {"cmd":"stop"}; "id" is echoed back. Closing stdin also stops it. Used by the integration test.
+//           {"cmd":"flood","count":N,"size":S} {"cmd":"read","timeoutMs":N} {"cmd":"cpu"} {"cmd":"stop"};
+//           "id" is echoed back. Closing stdin also stops it. Used by the integration test.
 import { createInterface } from 'node:readline';
 import { CorosyncClient, readClusterState } from './index.ts';
 
@@ -17,12 +18,25 @@ const toJson = (v: unknown) =>
   });
 const out = (v: Record<string, unknown>): void => void process.stdout.write(toJson({ t: Date.now(), ...v }) + '\n');
 
+let flowControlRetries = 0;
 const logger = {
   info: (o: unknown, msg?: string) => out({ type: 'log', level: 'info', msg, o }),
   warn: (o: unknown, msg?: string) => out({ type: 'log', level: 'warn', msg, o }),
+  debug: (_o: unknown, msg?: string) => void (msg?.startsWith('cpg flow control') && flowControlRetries++),
 };
 const client = new CorosyncClient({ cpgGroup, logger });
-client.on('event', (ev) => out({ ...ev }));
+
+// 'flood' messages are counted instead of printed (they are many and large).
+const FLOOD = Buffer.from('flood:');
+const flood = { received: 0, outOfOrder: 0 };
+client.on('event', (ev) => {
+  if (ev.type === 'cpg-message' && ev.data.subarray(0, FLOOD.length).equals(FLOOD)) {
+    if (ev.data.readUInt32LE(FLOOD.length) !== flood.received) flood.outOfOrder++;
+    flood.received++;
+    return;
+  }
+  out({ ...ev });
+});
 
 let stopping = false;
 async function stop(): Promise<void> {
@@ -34,7 +48,7 @@ async function stop(): Promise<void> {
   process.stdin.destroy();
 }
 
-type Command = { cmd: string; id?: string; data?: string; count?: number; prefix?: string; timeoutMs?: number };
+type Command = { cmd: string; id?: string; data?: string; count?: number; size?: number; prefix?: string; timeoutMs?: number };
 
 async function command(c: Command): Promise<void> {
   switch (c.cmd) {
@@ -45,6 +59,22 @@ async function command(c: Command): Promise<void> {
       const sends = Array.from({ length: c.count ?? 1 }, (_, i) => client.send(`${c.prefix ?? 'm'}${i}`));
       await Promise.all(sends);
       return out({ type: 'sent', id: c.id, count: sends.length });
+    }
+    case 'flood': {
+      // count messages of `size` bytes: "flood:" + u32 sequence number + padding
+      Object.assign(flood, { received: 0, outOfOrder: 0 });
+      flowControlRetries = 0;
+      const count = c.count ?? 1000;
+      const size = Math.max(FLOOD.length + 4, c.size ?? 8000);
+      const sends = Array.from({ length: count }, (_, i) => {
+        const msg = Buffer.alloc(size, 0x2e);
+        FLOOD.copy(msg);
+        msg.writeUInt32LE(i, FLOOD.length);
+        return client.send(msg);
+      });
+      await Promise.all(sends);
+      await client.waitFor(() => flood.received >= count, 30_000);
+      return out({ type: 'flood', id: c.id, sent: count, ...flood, flowControlRetries });
     }
     case 'snapshot':
       return out({ type: 'snapshot', id: c.id, snapshot: client.snapshot() });

@@ -275,6 +275,13 @@ describe('corosync bindings on a single-node corosync', { skip: prerequisites ??
     for (const m of msgs) assert.deepEqual([m.group, m.nodeid, m.pid], ['corolistener', 1, probe.pid]);
   });
 
+  test('cpg: a 5000 x 8 KiB burst survives flow control, in order', { timeout: T }, async (t) => {
+    const r = await probe.request({ cmd: 'flood', count: 5000, size: 8192 }, 25_000);
+    assert.equal(r.type, 'flood', JSON.stringify(r));
+    assert.deepEqual([r.received, r.outOfOrder], [5000, 0]);
+    t.diagnostic(`CS_ERR_TRY_AGAIN retries during burst: ${r.flowControlRetries}`);
+  });
+
   test('config reload emits a config event', { timeout: T }, async () => {
     mark = probe.lines.length;
     lab.writeConf(4, 150);
