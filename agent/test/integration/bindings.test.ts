@@ -207,6 +207,7 @@ const prerequisites = (() => {
 describe('corosync bindings on a single-node corosync', { skip: prerequisites ?? false }, () => {
   const lab = new Lab();
   let probe: Probe;
+  let late: Probe | undefined; // started while corosync is down
   let mark = 0; // index of the first probe line belonging to the current test
 
   before(async () => {
@@ -223,6 +224,7 @@ describe('corosync bindings on a single-node corosync', { skip: prerequisites ??
 
   after(async () => {
     probe?.kill();
+    late?.kill();
     await lab.cleanup();
   });
 
@@ -317,6 +319,12 @@ describe('corosync bindings on a single-node corosync', { skip: prerequisites ??
       'cannot connect to corosync: is corosync running on this node? (CS_ERR_LIBRARY)',
     );
     assert.ok(alive(probe.pid) && probe.proc.exitCode === null);
+
+    // A client started now keeps retrying in the background instead of failing.
+    late = new Probe(probe.pid, ['--no-group']);
+    await sleep(1000);
+    assert.equal(late.lines.find((l) => l.type === 'started' || l.type === 'connected'), undefined);
+    assert.equal(late.proc.exitCode, null);
   });
 
   test('corosync restarted: reconnects and re-emits state; cpg works again', { timeout: T }, async () => {
@@ -341,6 +349,12 @@ describe('corosync bindings on a single-node corosync', { skip: prerequisites ??
     assert.deepEqual(read.snapshot.members, [1]);
     assert.equal(read.snapshot.votequorum.expectedVotes, 1);
     assert.equal(read.snapshot.nodes[0].prio, 150);
+
+    await late!.waitLine((l) => l.type === 'started', 10_000);
+    assert.equal((await late!.request({ cmd: 'snapshot' })).snapshot.cpgMembers.length, 0);
+    const lateExit = new Promise((r) => late!.proc.once('exit', r));
+    late!.send({ cmd: 'stop' });
+    assert.equal(await lateExit, 0);
   });
 
   test('stop: leaves, finalizes and lets the process exit', { timeout: T }, async () => {
