@@ -6,7 +6,7 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCorosyncConf, writeCorosyncConf } from "@ha/shared";
 import { labTopology, findNode, partitionRuleset, type LabNode, type LabTopology } from "./topology.ts";
-import { mustRun, run, runSyncQuiet, sleep, type RunResult } from "./exec.ts";
+import { mustRun, run, runSyncQuiet, sleep, type RunResult } from "@ha/shared";
 import { findProcesses, pidsInNetns, spawnDetached, terminate, isAlive, type ProcessKind } from "./processes.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");

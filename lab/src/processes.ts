@@ -1,7 +1,7 @@
 // Finding, starting and signalling processes that live inside a lab node.
 import { spawn } from "node:child_process";
 import { openSync, closeSync, readFileSync, existsSync } from "node:fs";
-import { runSyncQuiet } from "./exec.ts";
+import { runSyncQuiet } from "@ha/shared";
 
 /** The kinds of process a test may kill, pause or restart inside a node. */
 export const PROCESS_KINDS = ["corosync", "agent", "mariadb", "panel", "vm"] as const;

@@ -1,2 +1,4 @@
 export * from './corosync-conf/index.ts';
 export { writeFileAtomic, type AtomicWriteOptions } from './fs/atomic-write.ts';
+export * from "./proc/run.ts";
+export * from "./service-lock.ts";

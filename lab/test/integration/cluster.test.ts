@@ -2,7 +2,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Lab, sleep } from "../../src/index.ts";
-import { Probe } from "./probe.ts";
+import { Probe } from "../../src/probe.ts";
 
 type ListJson = { localNodeId: number; quorate: boolean; members: number[]; nodes: Array<{ id: number; status: string; master: boolean; prio: number; ip: string }> };
 

@@ -1,7 +1,7 @@
 // Test helper: drives agent/src/corosync/probe.ts inside a lab node and collects its JSON lines.
 import { createInterface } from "node:readline";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { REPO_ROOT, type Lab } from "../../src/index.ts";
+import { REPO_ROOT, type Lab } from "./lab.ts";
 
 export type ProbeLine = { type: string; [k: string]: unknown };
 

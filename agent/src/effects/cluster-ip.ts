@@ -1,0 +1,39 @@
+// The cluster IP: added to the master's interface and announced with gratuitous ARP, removed on release.
+import { run, type RunResult } from "@ha/shared";
+
+export type ClusterIpSpec = { ip: string; prefix: number; device: string };
+export type Runner = (cmd: string, args: string[]) => Promise<RunResult>;
+
+export class ClusterIp {
+  constructor(
+    private readonly spec: ClusterIpSpec,
+    private readonly runner: Runner = (c, a) => run(c, a, { timeoutMs: 5000 }),
+  ) {}
+
+  private get cidr() {
+    return `${this.spec.ip}/${this.spec.prefix}`;
+  }
+
+  async held(): Promise<boolean> {
+    const r = await this.runner("ip", ["-o", "addr", "show", "dev", this.spec.device]);
+    return r.stdout.includes(` ${this.cidr} `);
+  }
+
+  /** Adds the address (idempotent) and sends gratuitous ARP so neighbours move traffic here at once. */
+  async assign(): Promise<void> {
+    const r = await this.runner("ip", ["addr", "add", this.cidr, "dev", this.spec.device]);
+    if (r.code !== 0 && !/File exists|Address already assigned/.test(r.stderr)) {
+      throw new Error(`cannot add cluster IP ${this.cidr} to ${this.spec.device}: ${r.stderr.trim()}`);
+    }
+    // Unsolicited ARP (iputils arping -U); failure to announce is not fatal, the address works anyway.
+    void this.runner("arping", ["-U", "-c", "2", "-w", "2", "-I", this.spec.device, this.spec.ip]);
+  }
+
+  /** Removes the address (idempotent). */
+  async release(): Promise<void> {
+    const r = await this.runner("ip", ["addr", "del", this.cidr, "dev", this.spec.device]);
+    if (r.code !== 0 && !/Cannot assign requested address|does not exist/.test(r.stderr)) {
+      throw new Error(`cannot remove cluster IP ${this.cidr} from ${this.spec.device}: ${r.stderr.trim()}`);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+// Storage heartbeat: each node writes its own file on the shared storage; every node reads all of them.
+// Staleness is judged by the reader (how long since the seq changed), never by comparing clocks.
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { writeFileAtomic } from "@ha/shared";
+
+export const HeartbeatSchema = z.object({
+  nodeid: z.number().int().positive(),
+  seq: z.number().int().nonnegative(),
+  selfStatus: z.string().max(64),
+  runningVms: z.array(z.string().max(256)).max(10_000),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
+/** Rejects when `p` does not settle in time: a hung NFS mount must count as a failed write. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms))),
+  ]);
+}
+
+export class StorageHeartbeat {
+  private readonly dir: string;
+  constructor(storageDir: string, private readonly timeoutMs = 2000) {
+    this.dir = join(storageDir, "heartbeats");
+  }
+
+  async write(hb: Heartbeat): Promise<void> {
+    await within(
+      (async () => {
+        await mkdir(this.dir, { recursive: true });
+        await writeFileAtomic(join(this.dir, `node-${hb.nodeid}.json`), JSON.stringify(hb));
+      })(),
+      this.timeoutMs,
+      "heartbeat write",
+    );
+  }
+
+  /** All valid heartbeats; a file that is malformed (a node that lies or a torn write) is skipped. */
+  async readAll(): Promise<{ heartbeats: Heartbeat[]; invalid: string[] }> {
+    return within(
+      (async () => {
+        const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => /^node-\d+\.json$/.test(n));
+        const heartbeats: Heartbeat[] = [];
+        const invalid: string[] = [];
+        for (const name of names) {
+          const parsed = HeartbeatSchema.safeParse(await readFile(join(this.dir, name), "utf8").then(JSON.parse).catch(() => null));
+          if (parsed.success && name === `node-${parsed.data.nodeid}.json`) heartbeats.push(parsed.data);
+          else invalid.push(name);
+        }
+        return { heartbeats, invalid };
+      })(),
+      this.timeoutMs,
+      "heartbeat read",
+    );
+  }
+}
