@@ -1,22 +1,23 @@
 // CorosyncClient: keeps one Session open, turns corosync callbacks into ClusterEvents,
 // and reconnects with jittered exponential backoff whenever corosync goes away.
+//
+// Dispatch: poll(2) over the four library fds (plus a wake-up pipe) runs on one libuv worker
+// thread (poller.ts). When it returns, the main thread calls X_dispatch(CS_DISPATCH_ALL) for
+// each readable fd, which runs our koffi callbacks synchronously; the callbacks only record
+// what changed, and the events are emitted after dispatch returns. Then poll again.
 import { EventEmitter } from 'node:events';
-import { CmapNotifyFn, cmapNotifyAdapter } from './cmap.ts';
-import { CpgConfchgFn, CpgDeliverFn, cpg, cpgConfchgAdapter, cpgDeliverAdapter } from './cpg.ts';
+import { type CallbackSink, registerCallbacks, unregisterCallbacks } from './callbacks.ts';
+import { cpg } from './cpg.ts';
 import { CS_ERR, CS_OK, CorosyncError, csErrorName, isConnectionLost } from './errors.ts';
-import { koffi } from './ffi.ts';
-import { EventStream } from './stream.ts';
-import { POLL_BROKEN, FdPoller } from './poller.ts';
-import { QuorumNotifyFn, quorumNotifyAdapter } from './quorum.ts';
+import { FdPoller, POLL_BROKEN } from './poller.ts';
 import { type RegisteredCallbacks, Session } from './session.ts';
-import type { ClusterEvent, ClusterSnapshot, CorosyncClientOptions, CpgMember, Logger } from './types.ts';
-import { VqExpectedFn, VqNodelistFn, VqQuorumFn } from './votequorum.ts';
-import type { ClusterConfig } from './parse.ts';
+import { ClusterState } from './state.ts';
+import { EventStream } from './stream.ts';
+import type { ClusterEvent, ClusterSnapshot, CorosyncClientOptions, Logger } from './types.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const SEND_RETRY_LIMIT_MS = 10_000;
 const noopLogger: Logger = { info() {}, warn() {} };
-const eventJson = (ev: ClusterEvent) => JSON.stringify(ev, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 
 type Phase = 'idle' | 'running' | 'stopped';
 
@@ -25,31 +26,28 @@ export class CorosyncClient extends EventEmitter {
   private readonly log: Logger;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly state = new ClusterState();
+  private readonly streams = new Set<EventStream>();
 
   private phase: Phase = 'idle';
   private callbacks: RegisteredCallbacks | null = null;
   private poller: FdPoller | null = null;
   private session: Session | null = null;
   private loopDone: Promise<void> = Promise.resolve();
+  private stopped: Promise<void> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
+  private lastErrorName: string | undefined;
   private started: Promise<void> | null = null;
-  private resolveStarted: (() => void) | null = null;
-  private rejectStarted: ((e: Error) => void) | null = null;
+  private settleStart: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private sendChain: Promise<unknown> = Promise.resolve();
-  private readonly streams = new Set<EventStream>();
 
-  // Work collected while callbacks run inside X_dispatch, handled once dispatch returns.
+  // Recorded by callbacks during X_dispatch, acted upon once dispatch has returned.
   private pending: ClusterEvent[] = [];
   private vqDirty = false;
   private configDirty = false;
   private lostReason: string | null = null;
-  private lastConfigJson = '';
-  private lastErrorName: string | undefined;
-  private tokenMs: number | undefined; // not part of ClusterSnapshot, only of 'config' events
-
-  private state: ClusterSnapshot = { connected: false, quorate: false, members: [], nodes: [], cpgMembers: [] };
 
   constructor(opts: CorosyncClientOptions = {}) {
     super();
@@ -63,17 +61,14 @@ export class CorosyncClient extends EventEmitter {
   start(): Promise<void> {
     if (this.phase === 'stopped') return Promise.reject(new Error('CorosyncClient was stopped; create a new one'));
     if (this.started) return this.started;
-    this.started = new Promise<void>((resolve, reject) => {
-      this.resolveStarted = resolve;
-      this.rejectStarted = reject;
-    });
+    this.started = new Promise<void>((resolve, reject) => (this.settleStart = { resolve, reject }));
     this.started.catch(() => {}); // a stop() before connecting must not become an unhandled rejection
     this.phase = 'running';
     try {
-      this.callbacks = this.registerCallbacks();
+      this.callbacks = registerCallbacks(this.sink, this.log);
       this.poller = new FdPoller();
     } catch (err) {
-      this.finishStop();
+      this.release();
       return Promise.reject(err);
     }
     this.connectSafely();
@@ -81,27 +76,22 @@ export class CorosyncClient extends EventEmitter {
   }
 
   /** Leaves the cpg group, finalizes all handles, stops polling. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.phase === 'stopped') return this.loopDone;
-    this.phase = 'stopped';
-    this.clearTimers();
-    this.poller?.wake();
-    await this.loopDone; // the poll thread must be done with our fds before they are closed
-    this.session?.close(this.state.connected);
-    this.session = null;
-    this.state = { ...this.state, connected: false };
-    this.finishStop();
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.phase = 'stopped';
+      this.clearTimers();
+      this.poller?.wake();
+      await this.loopDone; // the poll thread must be done with our fds before they are closed
+      this.session?.close(this.state.connected);
+      this.session = null;
+      this.state.disconnect();
+      this.release();
+    })();
+    return this.stopped;
   }
 
   snapshot(): ClusterSnapshot {
-    const s = this.state;
-    return {
-      ...s,
-      members: [...s.members],
-      nodes: s.nodes.map((n) => ({ ...n, raw: { ...n.raw } })),
-      cpgMembers: s.cpgMembers.map((m) => ({ ...m })),
-      ...(s.votequorum ? { votequorum: { ...s.votequorum, flags: [...s.votequorum.flags] } } : {}),
-    };
+    return this.state.snapshot();
   }
 
   /** Totally ordered (CPG_TYPE_AGREED) multicast to the group; sends are delivered in call order. */
@@ -172,7 +162,7 @@ export class CorosyncClient extends EventEmitter {
       this.session = session;
       this.readInitialState(session);
       if (this.group) await this.joinGroup(session, this.group);
-      if (this.phase !== 'running') throw new Error('stopped');
+      if (this.phase !== 'running') throw new Error('stopped while connecting');
     } catch (err) {
       if (this.session === session) this.session = null;
       session?.close(true);
@@ -181,35 +171,26 @@ export class CorosyncClient extends EventEmitter {
     }
     this.attempt = 0;
     this.lastErrorName = undefined;
-    this.state.connected = true;
-    this.state.localNodeId = session.localNodeId;
     this.log.info({ localNodeId: session.localNodeId }, 'connected to corosync');
-    // Announce the full current state, 'connected' first so snapshot() is complete for listeners.
-    const s = this.state;
-    this.pending = [{ type: 'connected', localNodeId: session.localNodeId }];
-    if (s.ringSeq !== undefined) this.pending.push({ type: 'quorum', quorate: s.quorate, ringSeq: s.ringSeq, members: [...s.members] });
-    if (s.votequorum) this.pending.push({ type: 'votequorum', info: s.votequorum });
-    const config = this.configEvent();
-    this.lastConfigJson = eventJson(config);
-    this.pending.push(config);
+    // 'connected' comes first, so snapshot() is already complete for its listeners.
+    this.pending = this.state.connect(session.localNodeId);
     this.flush();
-    this.resolveStarted?.();
+    this.settleStart?.resolve();
+    this.settleStart = null;
     this.loopDone = this.pollLoop(session).catch((err) => this.log.warn({ err: String(err) }, 'dispatch loop failed'));
   }
 
   /** Reads quorum, votequorum and cmap state; drains the CS_TRACK_CURRENT notifications. */
   private readInitialState(session: Session): void {
-    this.pending = [];
-    this.state.members = [];
-    delete this.state.ringSeq;
-    this.state.cpgMembers = [];
+    this.state.reset();
     for (const lib of ['quorum', 'votequorum'] as const) {
       const rc = session.dispatch(lib);
       if (rc !== CS_OK) throw new CorosyncError(`${lib}_dispatch`, rc);
     }
-    this.state.quorate = session.readQuorate();
-    this.state.votequorum = session.readVotequorum();
-    this.applyConfig(session.readConfig());
+    this.pending = []; // the state is announced as a whole by connect()
+    this.state.setQuorate(session.readQuorate());
+    this.state.setVotequorum(session.readVotequorum());
+    this.state.setConfig(session.readConfig());
     this.vqDirty = this.configDirty = false;
   }
 
@@ -241,13 +222,9 @@ export class CorosyncClient extends EventEmitter {
     session.close(false);
     if (this.session === session) this.session = null;
     this.clearTimers();
-    const s = this.state;
-    // Without corosync nothing is known about quorum; the last config stays as a hint.
-    this.state = { ...s, connected: false, quorate: false, members: [], cpgMembers: [] };
-    delete this.state.ringSeq;
-    delete this.state.votequorum;
+    this.state.disconnect();
     this.log.warn({ reason }, 'lost connection to corosync');
-    this.pending.push({ type: 'disconnected', reason });
+    this.pending.push({ type: 'disconnected', reason }); // after events already dispatched
     this.flush();
     this.attempt = 0;
     this.lastErrorName = undefined;
@@ -277,7 +254,7 @@ export class CorosyncClient extends EventEmitter {
       if (this.lostReason) {
         const reason = this.lostReason;
         this.lostReason = null;
-        return this.disconnect(session, reason); // events already dispatched are still emitted
+        return this.disconnect(session, reason);
       }
       this.flush();
     }
@@ -304,17 +281,13 @@ export class CorosyncClient extends EventEmitter {
   private refresh(session: Session): void {
     try {
       if (this.vqDirty) {
-        this.state.votequorum = session.readVotequorum();
-        this.pending.push({ type: 'votequorum', info: this.state.votequorum });
+        this.pending.push(this.state.setVotequorum(session.readVotequorum()));
         this.vqDirty = false;
       }
       if (this.configDirty) {
+        const ev = this.state.setConfig(session.readConfig());
+        if (ev) this.pending.push(ev);
         this.configDirty = false;
-        this.applyConfig(session.readConfig());
-        const ev = this.configEvent();
-        const json = eventJson(ev);
-        if (json !== this.lastConfigJson) this.pending.push(ev); // skip no-op reloads
-        this.lastConfigJson = json;
       }
     } catch (err) {
       if (err instanceof CorosyncError && isConnectionLost(err.code)) {
@@ -322,29 +295,11 @@ export class CorosyncClient extends EventEmitter {
         return;
       }
       this.log.warn({ err: String(err) }, 'corosync state refresh failed; retrying');
-      if (err instanceof CorosyncError && err.call.startsWith('cmap')) this.configDirty = true;
-      else this.vqDirty = true;
       this.refreshTimer ??= setTimeout(() => {
         this.refreshTimer = null;
-        this.poller?.wake(); // the loop refreshes after every wake-up
+        this.poller?.wake(); // the loop refreshes after every wake-up; the dirty flags are still set
       }, this.minBackoffMs);
     }
-  }
-
-  private applyConfig(cfg: ClusterConfig): void {
-    this.state.nodes = cfg.nodes;
-    this.state.configVersion = cfg.configVersion;
-    if (cfg.clusterName !== undefined) this.state.clusterName = cfg.clusterName;
-    else delete this.state.clusterName;
-    this.tokenMs = cfg.tokenMs;
-  }
-
-  private configEvent(): ClusterEvent {
-    const s = this.state;
-    const ev: ClusterEvent = { type: 'config', nodes: this.snapshot().nodes, configVersion: s.configVersion ?? 0n };
-    if (s.clusterName !== undefined) ev.clusterName = s.clusterName;
-    if (this.tokenMs !== undefined) ev.tokenMs = this.tokenMs;
-    return ev;
   }
 
   /** Emits queued events; a throwing listener is logged, never allowed to break the loop. */
@@ -373,7 +328,6 @@ export class CorosyncClient extends EventEmitter {
       if (rc === CS_OK) return;
       // CS_ERR_TRY_AGAIN is cpg flow control: back off briefly and retry.
       if (rc !== CS_ERR.TRY_AGAIN || Date.now() - started > SEND_RETRY_LIMIT_MS) {
-        this.log.debug?.call(this.log, { rc: csErrorName(rc) }, 'cpg_mcast_joined failed');
         if (isConnectionLost(rc)) this.poller?.wake();
         throw new CorosyncError('cpg_mcast_joined', rc);
       }
@@ -382,44 +336,27 @@ export class CorosyncClient extends EventEmitter {
     }
   }
 
-  // ---- koffi callbacks (run synchronously inside X_dispatch on the main thread) ----
+  // ---- callback sink: runs inside X_dispatch; only records, never calls back into corosync ----
 
-  private registerCallbacks(): RegisteredCallbacks {
-    const guard =
-      <A extends unknown[]>(name: string, fn: (...a: A) => void) =>
-      (...a: A) => {
-        try {
-          fn(...a);
-        } catch (err) {
-          this.log.warn({ err: String(err), callback: name }, 'corosync callback failed');
-        }
-      };
-    const markVq = guard('votequorum', (h: number | bigint) => {
-      if (this.session?.owns('votequorum', BigInt(h))) this.vqDirty = true;
-    });
-    const reg = (fn: Function, proto: koffi.IKoffiCType) => koffi.register(fn, koffi.pointer(proto));
-    return {
-      quorum: reg(guard('quorum', quorumNotifyAdapter((h, quorate, ringSeq, members) => {
-        if (!this.session?.owns('quorum', h)) return;
-        Object.assign(this.state, { quorate, ringSeq, members: members.sort((a, b) => a - b) });
-        this.pending.push({ type: 'quorum', quorate, ringSeq, members: [...this.state.members] });
-      })), QuorumNotifyFn),
-      vqQuorum: reg(markVq, VqQuorumFn),
-      vqExpected: reg(markVq, VqExpectedFn),
-      vqNodelist: reg(markVq, VqNodelistFn),
-      cpgDeliver: reg(guard('cpg_deliver', cpgDeliverAdapter((h, group, nodeid, pid, data) => {
-        if (this.session?.owns('cpg', h)) this.pending.push({ type: 'cpg-message', group, nodeid, pid, data });
-      })), CpgDeliverFn),
-      cpgConfchg: reg(guard('cpg_confchg', cpgConfchgAdapter((h, group, members, left, joined) => {
-        if (!this.session?.owns('cpg', h)) return;
-        if (group === this.group) this.state.cpgMembers = members.map((m: CpgMember) => ({ ...m }));
-        this.pending.push({ type: 'cpg-membership', group, members, joined, left });
-      })), CpgConfchgFn),
-      cmapNotify: reg(guard('cmap', cmapNotifyAdapter((h) => {
-        if (this.session?.owns('cmap', h)) this.configDirty = true;
-      })), CmapNotifyFn),
-    };
-  }
+  private readonly sink: CallbackSink = {
+    quorum: (h, quorate, ringSeq, members) => {
+      if (this.session?.owns('quorum', h)) this.pending.push(this.state.setQuorum(quorate, ringSeq, members));
+    },
+    votequorumChanged: (h) => {
+      if (this.session?.owns('votequorum', h)) this.vqDirty = true;
+    },
+    cpgMessage: (h, group, nodeid, pid, data) => {
+      if (this.session?.owns('cpg', h)) this.pending.push({ type: 'cpg-message', group, nodeid, pid, data });
+    },
+    cpgMembership: (h, group, members, left, joined) => {
+      if (!this.session?.owns('cpg', h)) return;
+      if (group === this.group) this.state.setCpgMembers(members);
+      this.pending.push({ type: 'cpg-membership', group, members, joined, left });
+    },
+    configChanged: (h) => {
+      if (this.session?.owns('cmap', h)) this.configDirty = true;
+    },
+  };
 
   private clearTimers(): void {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -427,15 +364,15 @@ export class CorosyncClient extends EventEmitter {
     this.reconnectTimer = this.refreshTimer = null;
   }
 
-  /** Releases everything start() acquired; callback slots last, after no handle can call them. */
-  private finishStop(): void {
+  /** Releases what start() acquired; callback slots last, when no handle can call them anymore. */
+  private release(): void {
     this.phase = 'stopped';
     this.poller?.close();
     this.poller = null;
-    if (this.callbacks) for (const cb of Object.values(this.callbacks)) koffi.unregister(cb as koffi.IKoffiRegisteredCallback);
+    if (this.callbacks) unregisterCallbacks(this.callbacks);
     this.callbacks = null;
-    this.rejectStarted?.(new Error('CorosyncClient stopped before connecting to corosync'));
-    this.resolveStarted = this.rejectStarted = null;
+    this.settleStart?.reject(new Error('CorosyncClient stopped before connecting to corosync'));
+    this.settleStart = null;
     for (const st of this.streams) st.end();
     this.streams.clear();
     this.emit('stopped');

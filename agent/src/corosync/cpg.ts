@@ -12,7 +12,7 @@ const CpgName = koffi.struct('cpg_name', {
   value: koffi.array('uint8_t', CPG_MAX_NAME_LENGTH, 'Array'), // bytes, not NUL-terminated
 });
 const CpgAddress = koffi.struct('cpg_address', { nodeid: 'uint32_t', pid: 'uint32_t', reason: 'uint32_t' });
-koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
+koffi.struct('corosync_iovec', { iov_base: 'void *', iov_len: 'size_t' }); // struct iovec (unique koffi name)
 
 export const CpgDeliverFn = koffi.proto(
   'void cpg_deliver_fn_t(uint64_t handle, const cpg_name *group_name, uint32_t nodeid, uint32_t pid, void *msg, size_t msg_len)',
@@ -34,7 +34,7 @@ const lib = lazy(() => {
     dispatch: l.func('cs_error_t cpg_dispatch(uint64_t handle, int dispatch_types)'),
     join: l.func('cs_error_t cpg_join(uint64_t handle, const cpg_name *group)'),
     leave: l.func('cs_error_t cpg_leave(uint64_t handle, const cpg_name *group)'),
-    mcast_joined: l.func('cs_error_t cpg_mcast_joined(uint64_t handle, int guarantee, const iovec *iovec, unsigned int iov_len)'),
+    mcast_joined: l.func('cs_error_t cpg_mcast_joined(uint64_t handle, int guarantee, const corosync_iovec *iovec, unsigned int iov_len)'),
     membership_get: l.func(
       'cs_error_t cpg_membership_get(uint64_t handle, cpg_name *groupName, void *member_list, _Inout_ int *member_list_entries)',
     ),

@@ -12,8 +12,28 @@ export const cs_error_t = koffi.alias('cs_error_t', 'int');
 
 export type Lib = ReturnType<typeof koffi.load>;
 
+// cpg/cmap/votequorum_dispatch() keep a 1 MiB IPC buffer (IPC_DISPATCH_SIZE) on the stack, and
+// koffi runs synchronous calls on its own stack, 1 MiB by default: that overflows (segfault).
+// koffi only accepts a new size before the first library is loaded, so try as early as possible.
+const SYNC_STACK_BYTES = 8 * 1024 * 1024;
+
+function ensureSyncStack(): string | null {
+  const have = koffi.config().sync_stack_size ?? 0;
+  if (have >= SYNC_STACK_BYTES) return null;
+  try {
+    koffi.config({ sync_stack_size: SYNC_STACK_BYTES });
+    return null;
+  } catch (err) {
+    return `koffi sync_stack_size is ${have} bytes but corosync dispatch needs ${SYNC_STACK_BYTES}; ` +
+      `import agent/src/corosync before anything else loads a library with koffi (${(err as Error).message})`;
+  }
+}
+ensureSyncStack();
+
 /** Loads a shared library, turning dlopen failures into a readable message. */
 export function loadLib(soname: string): Lib {
+  const stackProblem = ensureSyncStack();
+  if (stackProblem) throw new Error(stackProblem);
   try {
     return koffi.load(soname);
   } catch (err) {

@@ -6,7 +6,7 @@ import { CS_DISPATCH_ALL, CS_TRACK_CHANGES, CS_TRACK_CURRENT, decodeArray, koffi
 export const QuorumNotifyFn = koffi.proto(
   'void quorum_notification_fn_t(uint64_t handle, uint32_t quorate, uint64_t ring_seq, uint32_t view_list_entries, uint32_t *view_list)',
 );
-const QuorumCallbacks = koffi.struct('quorum_callbacks_t', {
+koffi.struct('quorum_callbacks_t', {
   quorum_notify_fn: koffi.pointer(QuorumNotifyFn),
 });
 

@@ -123,7 +123,15 @@ class Lab {
 
   async cleanup(): Promise<void> {
     await this.killCorosync().catch(() => {});
+    this.cleanupSync();
+  }
+
+  /** Synchronous variant for process 'exit' / signal handlers. Idempotent. */
+  cleanupSync(): void {
+    const p = this.corosync;
+    if (p?.pid && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     if (this.nsCreated) spawnSync('ip', ['netns', 'del', this.ns]);
+    this.nsCreated = false;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -210,7 +218,17 @@ describe('corosync bindings on a single-node corosync', { skip: prerequisites ??
   let late: Probe | undefined; // started while corosync is down
   let mark = 0; // index of the first probe line belonging to the current test
 
+  // Also clean up if this test process is interrupted (hooks don't run then).
+  const onSignal = (sig: NodeJS.Signals) => {
+    probe?.kill();
+    late?.kill();
+    lab.cleanupSync();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  const onExit = () => lab.cleanupSync();
+
   before(async () => {
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal).once('exit', onExit);
     try {
       lab.setup();
       lab.startFresh();
@@ -226,6 +244,7 @@ describe('corosync bindings on a single-node corosync', { skip: prerequisites ??
     probe?.kill();
     late?.kill();
     await lab.cleanup();
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit);
   });
 
   test('connects and reports quorum, votequorum and config', { timeout: T }, async () => {

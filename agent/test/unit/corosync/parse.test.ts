@@ -156,3 +156,10 @@ describe('configFromCmap', () => {
     assert.deepEqual(cfg, { nodes: [], configVersion: 0n, tokenMs: 3000 });
   });
 });
+
+describe('koffi setup', () => {
+  test('sync stack is large enough for the 1 MiB dispatch buffers of libcpg/libcmap', async () => {
+    const { koffi } = await import('../../../src/corosync/ffi.ts');
+    assert.ok((koffi.config().sync_stack_size ?? 0) >= 2 * 1024 * 1024);
+  });
+});

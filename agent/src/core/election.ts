@@ -1,0 +1,116 @@
+// Master election: pure functions. Every member runs them on the same CPG-ordered input,
+// so every member gets the same answer without any extra voting.
+
+import type { NodeId, SelfStatus } from './types.ts';
+
+export interface Candidate {
+  nodeid: NodeId;
+  prio: number;
+  /** false = may not become master (e.g. bad status). Default true. */
+  eligible?: boolean;
+}
+
+export interface ElectionResult {
+  master: NodeId | null;
+  reason: string;
+}
+
+/** Quorum for N configured nodes. */
+export function quorumNeed(nodeCount: number): number {
+  return Math.floor(nodeCount / 2) + 1;
+}
+
+/** Better candidate first: highest prio, then lowest nodeid. */
+export function compareCandidates(a: Candidate, b: Candidate): number {
+  return b.prio - a.prio || a.nodeid - b.nodeid;
+}
+
+const fmt = (c: Candidate): string => `n${c.nodeid}(${c.prio})`;
+
+/**
+ * Master = highest prio among eligible members, ties to the lowest nodeid.
+ * An existing master that is still eligible is kept unless failback is on (no needless failback).
+ */
+export function electMaster(
+  members: readonly NodeId[],
+  nodes: readonly Candidate[],
+  currentMaster: NodeId | null,
+  settings: { failback: boolean },
+): ElectionResult {
+  const byId = new Map(nodes.map((n) => [n.nodeid, n]));
+  const candidates = members
+    .map((m) => byId.get(m))
+    .filter((c): c is Candidate => c !== undefined && c.eligible !== false)
+    .sort(compareCandidates);
+  const best = candidates[0];
+  if (best === undefined) {
+    return { master: null, reason: `no master: no eligible member among [${members.map((m) => `n${m}`).join(', ')}]` };
+  }
+  const current = currentMaster === null ? undefined : candidates.find((c) => c.nodeid === currentMaster);
+  if (current !== undefined) {
+    if (current === best) return { master: current.nodeid, reason: `n${current.nodeid} stays master: best candidate (prio ${current.prio})` };
+    if (!settings.failback) {
+      return {
+        master: current.nodeid,
+        reason: `n${current.nodeid} stays master: failback is off (n${best.nodeid} has prio ${best.prio} vs ${current.prio})`,
+      };
+    }
+    return { master: best.nodeid, reason: `n${best.nodeid} takes over from n${current.nodeid}: failback on, prio ${best.prio} > ${current.prio}` };
+  }
+  const lost = currentMaster === null ? '' : ` (n${currentMaster} is gone or not eligible)`;
+  return { master: best.nodeid, reason: `n${best.nodeid} elected: highest prio among ${candidates.map(fmt).join(', ')}${lost}` };
+}
+
+/** Why a given node is not the master (for `corolistener -l`). */
+export function notMasterReason(node: Candidate, master: Candidate | undefined): string {
+  if (master === undefined) return `n${node.nodeid} not master: there is no master`;
+  if (node.eligible === false) return `n${node.nodeid} not master: not eligible`;
+  if (node.prio < master.prio) return `n${node.nodeid} not master: prio ${node.prio} < ${master.prio} of n${master.nodeid}`;
+  if (node.prio === master.prio && node.nodeid > master.nodeid) return `n${node.nodeid} not master: same prio ${node.prio}, n${master.nodeid} has the lower nodeid`;
+  return `n${node.nodeid} not master: n${master.nodeid} is established and failback is off`;
+}
+
+/** One member's hello, as delivered in the round after a membership change. */
+export interface RoundHello {
+  from: NodeId;
+  term: number;
+  claim: boolean;
+  majority: boolean;
+  prio: number;
+  status: SelfStatus;
+  nodeCount: number;
+}
+
+export interface RoundResult extends ElectionResult {
+  term: number;
+  majority: boolean;
+  clusterSize: number;
+}
+
+/**
+ * Decide the master once every member's hello of a new view is delivered.
+ * A newcomer never wins against an established master: the established master claims in its
+ * hello and a claim is kept (subject to failback). Only a view with a majority of the configured
+ * nodes has a master at all.
+ */
+export function resolveRound(members: readonly NodeId[], hellos: readonly RoundHello[], settings: { failback: boolean }): RoundResult {
+  // Largest reported cluster size: conservative if configs disagree during a rollout.
+  const clusterSize = Math.max(1, ...hellos.map((h) => h.nodeCount));
+  const need = quorumNeed(clusterSize);
+  const term = Math.max(0, ...hellos.map((h) => h.term)) + 1;
+  const majority = members.length >= need;
+  if (!majority) {
+    return { master: null, term, majority, clusterSize, reason: `no master: ${members.length} of ${clusterSize} nodes in this view, need ${need}` };
+  }
+  const good = hellos.filter((h) => h.status === 'member');
+  const claimant = good
+    .filter((h) => h.claim)
+    .sort((a, b) => Number(b.majority) - Number(a.majority) || b.term - a.term || compareCandidates({ nodeid: a.from, prio: a.prio }, { nodeid: b.from, prio: b.prio }))[0];
+  const result = electMaster(
+    good.map((h) => h.from),
+    good.map((h) => ({ nodeid: h.from, prio: h.prio })),
+    claimant?.from ?? null,
+    settings,
+  );
+  return { ...result, term, majority, clusterSize };
+}

@@ -1,0 +1,78 @@
+// Lease and watchdog arithmetic (pure). All times are the local node's monotonic clock.
+//
+// The master's lease runs from the send time of its last renewal that was delivered back to it
+// in a majority view. Using the SEND time (not the delivery time) matters: a master that was
+// paused and then processes an old renewal from its backlog does not get a fresh lease.
+
+import type { Settings } from './types.ts';
+
+export function leaseAgeMs(lastRenewalSentAt: number | null, now: number): number | null {
+  return lastRenewalSentAt === null ? null : now - lastRenewalSentAt;
+}
+
+export function leaseFresh(lastRenewalSentAt: number | null, now: number, s: Pick<Settings, 'leaseMs'>): boolean {
+  return lastRenewalSentAt !== null && now - lastRenewalSentAt <= s.leaseMs;
+}
+
+/**
+ * When a node that saw a holder's renewal at `seenAt` may assume that holder has let go:
+ * its lease ended at sentAt + leaseMs <= seenAt + leaseMs, and its watchdog fires at the latest
+ * leaseMarginMs/2 later; the other half of the margin is slack.
+ */
+export function holderGoneAt(seenAt: number, s: Pick<Settings, 'leaseMs' | 'leaseMarginMs'>): number {
+  return seenAt + s.leaseMs + s.leaseMarginMs;
+}
+
+/** Latest "gone" time over every possible other holder; the new master assigns the IP after it. */
+export function ipSafeAt(evidence: ReadonlyMap<number, number>, self: number): number {
+  let t = -Infinity;
+  for (const [holder, at] of evidence) if (holder !== self && at > t) t = at;
+  return t;
+}
+
+export interface WatchdogInput {
+  now: number;
+  startedAt: number;
+  /** The IP or panel may be held (assigned and not yet confirmed released). */
+  mayHoldIpOrPanel: boolean;
+  lastRenewalSentAt: number | null;
+  /** VMs may be active here (or we do not know yet). */
+  mayHaveVms: boolean;
+  /** Start time of the last heartbeat write that completed in time; null = none yet. */
+  lastGoodWriteStart: number | null;
+  /** Since when we must self-fence (quorum or storage lost); null = not fencing. */
+  fencedSince: number | null;
+  settings: Pick<Settings, 'leaseMs' | 'leaseMarginMs' | 'fenceTimeoutMs' | 'storageTimeoutMs' | 'storageWriteMaxMs'>;
+}
+
+/**
+ * Time by which this node must be reset unless the agent runs again. Each term matches a promise
+ * other nodes rely on:
+ *  - agent liveness: a hung agent is reset after fenceTimeoutMs;
+ *  - IP lease: a holder is gone by lastRenewal + leaseMs + leaseMarginMs/2 (new masters wait
+ *    leaseMs + leaseMarginMs after the renewal they saw);
+ *  - storage: with VMs, gone by lastGoodWriteStart + storage + fence - writeMax (readers relocate
+ *    after seeing the heartbeat unchanged for storage + fence);
+ *  - self-fence: with VMs while fenced, gone by fencedSince + fenceTimeoutMs.
+ */
+export function watchdogDeadline(i: WatchdogInput): { deadline: number; reason: string } {
+  const s = i.settings;
+  let deadline = i.now + s.fenceTimeoutMs;
+  let reason = 'agent liveness';
+  const consider = (t: number, why: string): void => {
+    if (t < deadline) {
+      deadline = t;
+      reason = why;
+    }
+  };
+  if (i.mayHoldIpOrPanel) {
+    const base = i.lastRenewalSentAt ?? i.startedAt - s.leaseMs;
+    consider(base + s.leaseMs + s.leaseMarginMs / 2, 'cluster IP lease not released in time');
+  }
+  if (i.mayHaveVms) {
+    if (i.lastGoodWriteStart === null) consider(i.startedAt + s.storageWriteMaxMs, 'VMs present but no storage heartbeat written since start');
+    else consider(i.lastGoodWriteStart + s.storageTimeoutMs + s.fenceTimeoutMs - s.storageWriteMaxMs, 'VMs present but storage heartbeat failing');
+    if (i.fencedSince !== null) consider(i.fencedSince + s.fenceTimeoutMs, 'self-fence: VMs not stopped within fenceTimeoutMs');
+  }
+  return { deadline, reason };
+}

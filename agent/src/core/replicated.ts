@@ -1,0 +1,211 @@
+// The replicated part of the core: state that every member of a CPG view computes identically,
+// because it is a deterministic function of the CPG-ordered stream only (membership changes and
+// messages, never local clocks, quorum notifications or storage reads).
+//
+// After each membership change the view is "unsynced" until every member's hello is delivered
+// (the round). The round merges what the members know, so a newcomer and an old member end up
+// with the same master, term and VM owners.
+
+import { electMaster, resolveRound, type Candidate, type RoundHello } from './election.ts';
+import type { CpgMessage, NodeId, OwnerTriple, SelfStatus, VmId, VmSpec } from './types.ts';
+
+export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
+
+export interface MemberReport {
+  prio: number;
+  status: SelfStatus;
+  running: VmId[];
+  configVersion: number;
+  nodeCount: number;
+  failback: boolean;
+}
+
+export interface Owner {
+  node: NodeId | null;
+  epoch: number;
+}
+
+/** What happened, for the local part of the core to act on. */
+export type ReplicaNote =
+  | { kind: 'round-started'; members: NodeId[] }
+  | { kind: 'round-complete'; hellos: Array<HelloMsg & { from: NodeId }> }
+  | { kind: 'master'; master: NodeId | null; term: number; reason: string }
+  | { kind: 'renewed'; from: NodeId; sentAt: number }
+  | { kind: 'released'; from: NodeId; term: number }
+  | { kind: 'table' }
+  | { kind: 'owner-changed'; vm: VmId; from: NodeId | null; to: NodeId; epoch: number; reason: string }
+  | { kind: 'start-intent'; from: NodeId; vm: VmId; epoch: number; sentAt: number }
+  | { kind: 'elect-requested'; from: NodeId; reason: string }
+  | { kind: 'ignored'; reason: string };
+
+const sortedUnique = (ids: readonly NodeId[]): NodeId[] => [...new Set(ids)].sort((a, b) => a - b);
+
+function sameList(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class Replica {
+  members: NodeId[] = [];
+  private memberSet = new Set<NodeId>();
+  synced = false;
+  private round: { waiting: Set<NodeId>; hellos: Map<NodeId, HelloMsg> } | null = null;
+  term = 0;
+  master: NodeId | null = null;
+  majority = false;
+  clusterSize = 1;
+  reports = new Map<NodeId, MemberReport>();
+  specs = new Map<VmId, VmSpec>();
+  owners = new Map<VmId, Owner>();
+  /** The master's VM table has been delivered in this view. */
+  tableKnown = false;
+
+  constructor(readonly local: NodeId) {}
+
+  isMember(id: NodeId): boolean {
+    return this.memberSet.has(id);
+  }
+
+  /** In the view and its latest ordered report says 'member'. */
+  isGoodMember(id: NodeId): boolean {
+    return this.memberSet.has(id) && this.reports.get(id)?.status === 'member';
+  }
+
+  ownerOf(vm: VmId): Owner {
+    return this.owners.get(vm) ?? { node: null, epoch: 0 };
+  }
+
+  ownerTriples(): OwnerTriple[] {
+    return [...this.owners].map(([vm, o]) => [vm, o.node, o.epoch] as OwnerTriple);
+  }
+
+  /** Failback as configured by the member with the newest config (ties: lowest nodeid). */
+  failback(): boolean {
+    let best: { v: number; id: NodeId; fb: boolean } | null = null;
+    for (const [id, r] of this.reports) {
+      if (!this.memberSet.has(id)) continue;
+      if (best === null || r.configVersion > best.v || (r.configVersion === best.v && id < best.id)) best = { v: r.configVersion, id, fb: r.failback };
+    }
+    return best?.fb ?? false;
+  }
+
+  onMembership(members: readonly NodeId[]): ReplicaNote[] {
+    this.members = sortedUnique(members);
+    this.memberSet = new Set(this.members);
+    this.synced = false;
+    this.tableKnown = false;
+    // The master and owners stay as they were until the round decides; nothing acts on them
+    // while unsynced. Reports are rebuilt from the hellos.
+    this.round = this.memberSet.has(this.local) ? { waiting: new Set(this.members), hellos: new Map() } : null;
+    return [{ kind: 'round-started', members: this.members }];
+  }
+
+  onMessage(from: NodeId, msg: CpgMessage): ReplicaNote[] {
+    if (!this.memberSet.has(from)) return [{ kind: 'ignored', reason: `${msg.kind} from n${from}, which is not in the view` }];
+    if (msg.kind === 'hello') return this.onHello(from, msg);
+    if (!this.synced) return []; // the round's outcome supersedes anything sent before it
+    switch (msg.kind) {
+      case 'renew':
+        if (from === this.master && msg.term === this.term && this.majority) return [{ kind: 'renewed', from, sentAt: msg.sentAt }];
+        return [];
+      case 'report':
+        this.reports.set(from, {
+          prio: msg.prio,
+          status: msg.status,
+          running: msg.running,
+          configVersion: msg.configVersion,
+          nodeCount: msg.nodeCount,
+          failback: msg.failback,
+        });
+        return this.reelect(false, `n${from} reported ${msg.status}, prio ${msg.prio}`);
+      case 'elect':
+        return [{ kind: 'elect-requested', from, reason: msg.reason }, ...this.reelect(true, `election requested by n${from}: ${msg.reason}`)];
+      case 'released':
+        return [{ kind: 'released', from, term: msg.term }];
+      case 'vm-table':
+        if (from !== this.master || msg.term !== this.term) return [{ kind: 'ignored', reason: `vm-table from n${from} term ${msg.term}: not the master of term ${this.term}` }];
+        this.specs = new Map(msg.vms.map((v) => [v.id, v]));
+        this.owners = new Map(msg.owners.map(([vm, node, epoch]) => [vm, { node, epoch }]));
+        this.tableKnown = true;
+        return [{ kind: 'table' }];
+      case 'assign':
+        return this.onAssign(from, msg);
+      case 'start':
+        return [{ kind: 'start-intent', from, vm: msg.vm, epoch: msg.epoch, sentAt: msg.sentAt }];
+    }
+  }
+
+  private onHello(from: NodeId, msg: HelloMsg): ReplicaNote[] {
+    const round = this.round;
+    // A hello for another view (sent before the sender saw this one) or a duplicate: the
+    // sender also got this membership change and sends a matching hello.
+    if (round === null || !round.waiting.has(from) || !sameList(sortedUnique(msg.members), this.members)) return [];
+    round.hellos.set(from, msg);
+    round.waiting.delete(from);
+    return round.waiting.size === 0 ? this.completeRound(round.hellos) : [];
+  }
+
+  private completeRound(helloMap: Map<NodeId, HelloMsg>): ReplicaNote[] {
+    const hellos = [...helloMap].sort((a, b) => a[0] - b[0]).map(([from, h]) => ({ ...h, from }));
+    this.reports = new Map(
+      hellos.map((h) => [h.from, { prio: h.prio, status: h.status, running: h.running, configVersion: h.configVersion, nodeCount: h.nodeCount, failback: h.failback }]),
+    );
+    const roundHellos: RoundHello[] = hellos.map((h) => ({
+      from: h.from,
+      term: h.term,
+      claim: h.claim,
+      majority: h.majority,
+      prio: h.prio,
+      status: h.status,
+      nodeCount: h.nodeCount,
+    }));
+    const result = resolveRound(this.members, roundHellos, { failback: this.failback() });
+    this.term = result.term;
+    this.master = result.master;
+    this.majority = result.majority;
+    this.clusterSize = result.clusterSize;
+    // VM owners: the newest epoch anyone knows wins (epochs only grow, only a master bumps them).
+    const owners = new Map<VmId, Owner>();
+    for (const h of hellos) {
+      for (const [vm, node, epoch] of h.owners) {
+        const cur = owners.get(vm);
+        if (cur === undefined || epoch > cur.epoch) owners.set(vm, { node, epoch });
+      }
+    }
+    this.owners = owners;
+    this.specs = new Map(); // the master sends its table next
+    this.synced = true;
+    this.round = null;
+    return [
+      { kind: 'round-complete', hellos },
+      { kind: 'master', master: this.master, term: this.term, reason: result.reason },
+    ];
+  }
+
+  /** Re-run the election after an ordered event (report, elect request). */
+  private reelect(force: boolean, cause: string): ReplicaNote[] {
+    if (!this.majority) return [];
+    const good = this.members.filter((id) => this.isGoodMember(id));
+    const candidates: Candidate[] = good.map((id) => ({ nodeid: id, prio: this.reports.get(id)!.prio }));
+    const current = this.master !== null && this.isGoodMember(this.master) ? this.master : null;
+    const result = electMaster(good, candidates, current, { failback: force || this.failback() });
+    if (result.master === this.master) return [];
+    this.master = result.master;
+    this.term += 1;
+    return [{ kind: 'master', master: this.master, term: this.term, reason: `${cause}: ${result.reason}` }];
+  }
+
+  private onAssign(from: NodeId, msg: Extract<CpgMessage, { kind: 'assign' }>): ReplicaNote[] {
+    const why = (r: string): ReplicaNote[] => [{ kind: 'ignored', reason: `assign ${msg.vm} -> n${msg.to} (epoch ${msg.epoch}) ignored: ${r}` }];
+    if (from !== this.master || msg.term !== this.term) return why(`n${from} is not the master of term ${this.term}`);
+    if (!this.majority || !this.tableKnown) return why('view has no majority or no VM table');
+    if (!this.specs.has(msg.vm)) return why('unknown VM');
+    const cur = this.ownerOf(msg.vm);
+    if (cur.node !== msg.from || cur.epoch !== msg.fromEpoch) return why(`owner is now n${cur.node} epoch ${cur.epoch}`);
+    if (msg.from !== null && this.isGoodMember(msg.from)) return why(`n${msg.from} is a good member again`);
+    if (!this.isGoodMember(msg.to)) return why(`n${msg.to} is not a good member`);
+    this.owners.set(msg.vm, { node: msg.to, epoch: msg.epoch });
+    return [{ kind: 'owner-changed', vm: msg.vm, from: msg.from, to: msg.to, epoch: msg.epoch, reason: msg.reason }];
+  }
+}

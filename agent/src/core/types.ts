@@ -1,0 +1,333 @@
+// Types shared by the pure HA core, the daemon that wires it, and the simulator.
+// Everything here is plain data: JSON-serialisable, no classes, no clocks.
+
+export type NodeId = number;
+export type VmId = string;
+
+// ---------------------------------------------------------------------------
+// Settings
+
+export interface Settings {
+  /** Expected interval between `tick` events. Only used to size margins. */
+  tickMs: number;
+  /** A master may hold the cluster IP/panel for this long after sending its last delivered renewal. */
+  leaseMs: number;
+  /** The master multicasts a lease renewal this often (must be well below leaseMs). */
+  leaseRenewMs: number;
+  /**
+   * Extra wait for a new master on top of leaseMs. Half of it is the old master's budget to finish
+   * releasing (its watchdog fires at lease + margin/2), the other half covers scheduling slack.
+   */
+  leaseMarginMs: number;
+  /** A node that must self-fence (stop its VMs) has this long before it resets itself. */
+  fenceTimeoutMs: number;
+  /** A storage heartbeat that has not changed for this long (reader's clock) is stale. */
+  storageTimeoutMs: number;
+  /** Heartbeat write period. */
+  storageWriteMs: number;
+  /** Heartbeat read period. */
+  storageReadMs: number;
+  /** A heartbeat write only counts as good if it completed within this long. */
+  storageWriteMaxMs: number;
+  /** Test-IP probe period. */
+  testIpProbeMs: number;
+  /** A probe result older than this is ignored (treated as unreachable). */
+  testIpFreshMs: number;
+  /** Move the master to a better node when one appears (default: no needless failback). */
+  failback: boolean;
+  /** network_unstable: at least `unstableFlaps` outages shorter than `unstableMaxOutageMs` within `unstableWindowMs`. */
+  unstableWindowMs: number;
+  unstableFlaps: number;
+  unstableMaxOutageMs: number;
+  /** N+1 reserve nodes: they take VMs only when no regular node can. (Also settable per node.) */
+  reserveNodes: NodeId[];
+  /** Wait this long before retrying a VM start that failed. */
+  vmRetryMs: number;
+}
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  tickMs: 100,
+  leaseMs: 1000,
+  leaseRenewMs: 250,
+  leaseMarginMs: 1000,
+  fenceTimeoutMs: 5000,
+  storageTimeoutMs: 5000,
+  storageWriteMs: 1000,
+  storageReadMs: 1000,
+  storageWriteMaxMs: 1000,
+  testIpProbeMs: 1000,
+  testIpFreshMs: 3000,
+  failback: false,
+  unstableWindowMs: 600_000,
+  unstableFlaps: 3,
+  unstableMaxOutageMs: 15_000,
+  reserveNodes: [],
+  vmRetryMs: 5000,
+});
+
+/** Merge partial settings over the defaults. */
+export function resolveSettings(partial?: Partial<Settings>): Settings {
+  const s: Settings = { ...DEFAULT_SETTINGS, reserveNodes: [...DEFAULT_SETTINGS.reserveNodes] };
+  if (partial) {
+    for (const [k, v] of Object.entries(partial)) {
+      if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+  return s;
+}
+
+/** Relations the safety argument relies on. Empty list = settings are safe. */
+export function settingsProblems(s: Settings): string[] {
+  const p: string[] = [];
+  if (!(s.leaseRenewMs > 0 && s.leaseRenewMs * 2 <= s.leaseMs)) p.push(`leaseRenewMs ${s.leaseRenewMs} must be > 0 and <= leaseMs/2 (${s.leaseMs / 2})`);
+  if (!(s.leaseMarginMs >= 2 * s.tickMs)) p.push(`leaseMarginMs ${s.leaseMarginMs} must be >= 2*tickMs (${2 * s.tickMs}): the old master needs a tick plus the release time`);
+  if (!(s.storageWriteMs < s.storageTimeoutMs)) p.push(`storageWriteMs ${s.storageWriteMs} must be < storageTimeoutMs ${s.storageTimeoutMs}`);
+  if (!(s.storageWriteMaxMs < s.fenceTimeoutMs)) p.push(`storageWriteMaxMs ${s.storageWriteMaxMs} must be < fenceTimeoutMs ${s.fenceTimeoutMs}`);
+  if (!(s.fenceTimeoutMs > s.tickMs)) p.push(`fenceTimeoutMs must be > tickMs`);
+  return p;
+}
+
+// ---------------------------------------------------------------------------
+// Configuration and VMs
+
+export interface NodeConfig {
+  nodeid: NodeId;
+  prio: number;
+  addr?: string;
+  replication?: boolean;
+  /** Never chosen for VM placement. */
+  maintenance?: boolean;
+  /** N+1 reserve: takes VMs only when no regular node can. */
+  reserve?: boolean;
+  /** RAM available for VMs; undefined = not limited. */
+  ramMb?: number;
+}
+
+export interface VmSpec {
+  id: VmId;
+  ramMb: number;
+  /** Restarted on another node when its node fails. */
+  ha: boolean;
+  /** Local-disk VMs cannot be recovered elsewhere. */
+  storage: 'shared' | 'local';
+  /** Higher restarts first. */
+  restartPriority: number;
+  /** Default 'running'. */
+  desired?: 'running' | 'stopped';
+}
+
+export interface Ownership {
+  vm: VmId;
+  node: NodeId | null;
+  /** Monotonically increasing per VM; only the master bumps it. */
+  epoch: number;
+}
+
+/** What a node says about itself. 'member' is the only good one. */
+export type SelfStatus = 'starting' | 'member' | 'excluded' | 'network_isolation' | 'storage_isolation';
+
+/** What the cluster shows for a configured node. */
+export type NodeStatus =
+  | 'leader'
+  | 'member'
+  | 'network_isolation'
+  | 'storage_isolation'
+  | 'full_failure'
+  | 'excluded'
+  | 'network_unstable'
+  | 'unknown'
+  | 'offline';
+
+/** Content of a node's heartbeat file on shared storage. */
+export interface Heartbeat {
+  nodeid: NodeId;
+  /** Differs for every agent start, so a restarted agent's seq 1 is still a change. */
+  incarnation: number;
+  seq: number;
+  selfStatus: SelfStatus;
+  /** VMs that are starting, running or stopping here (anything not confirmed stopped). */
+  runningVms: VmId[];
+}
+
+// ---------------------------------------------------------------------------
+// CPG messages (multicast by the core, delivered back in total order to every member)
+
+/** [vm, owner, epoch] triples: compact on the wire. */
+export type OwnerTriple = [VmId, NodeId | null, number];
+
+export type CpgMessage =
+  /** Sent by every member after each membership change; the round ends when all members' hellos are delivered. */
+  | {
+      v: 1;
+      kind: 'hello';
+      members: NodeId[];
+      term: number;
+      /** "I am the master of a majority partition" at the time of sending. */
+      claim: boolean;
+      /** The sender's previous view had a majority. */
+      majority: boolean;
+      prio: number;
+      status: SelfStatus;
+      running: VmId[];
+      configVersion: number;
+      nodeCount: number;
+      failback: boolean;
+      /** Time since the sender last saw a lease renewal (or since it started). */
+      msSinceRenewal: number;
+      owners: OwnerTriple[];
+    }
+  /** Master lease renewal; its delivery back to the master proves the ring works. */
+  | { v: 1; kind: 'renew'; term: number; sentAt: number }
+  /** Member status report, sent whenever it changes. */
+  | { v: 1; kind: 'report'; prio: number; status: SelfStatus; running: VmId[]; configVersion: number; nodeCount: number; failback: boolean }
+  /** Admin asked for an election (best prio wins, even without failback). */
+  | { v: 1; kind: 'elect'; reason: string }
+  /** The sender (a former master) has released the cluster IP and panel. */
+  | { v: 1; kind: 'released'; term: number }
+  /** The master's VM table: specs plus owners. */
+  | { v: 1; kind: 'vm-table'; term: number; vms: VmSpec[]; owners: OwnerTriple[] }
+  /** Ownership change; applied only if its preconditions still hold at delivery. */
+  | { v: 1; kind: 'assign'; term: number; vm: VmId; from: NodeId | null; fromEpoch: number; to: NodeId; epoch: number; reason: string }
+  /** An owner announces it is about to start a VM; it starts only on (fresh) delivery of this. */
+  | { v: 1; kind: 'start'; vm: VmId; epoch: number; sentAt: number };
+
+export type CpgMessageKind = CpgMessage['kind'];
+
+// ---------------------------------------------------------------------------
+// Events (inputs). `now` is a monotonic millisecond clock of the local node.
+
+export type AdminRequest = { kind: 'elect' };
+
+export type CoreEvent =
+  | { type: 'tick'; now: number }
+  /** From votequorum: is this node's partition quorate, and who is in it. */
+  | { type: 'quorum'; now: number; quorate: boolean; members: NodeId[] }
+  /** Local configuration (corosync.conf nodelist + product settings). */
+  | { type: 'config'; now: number; version?: number; nodes: NodeConfig[]; settings?: Partial<Settings> }
+  /** Desired configuration from the DB (acted upon by the master only). */
+  | { type: 'desired-config'; now: number; nodes: NodeConfig[] }
+  /** CPG group membership (virtual synchrony: same sequence on every member). */
+  | { type: 'cpg-membership'; now: number; members: NodeId[] }
+  /** A CPG message, including our own. Validated by the core: garbage is ignored. */
+  | { type: 'cpg-message'; now: number; from: NodeId; msg: unknown }
+  /** Result of a WriteHeartbeat action. */
+  | { type: 'storage-write'; now: number; ok: boolean; seq: number; startedAt: number; error?: string }
+  /** Result of a ReadHeartbeats action (all nodes' heartbeat files). */
+  | { type: 'storage-read'; now: number; ok: boolean; startedAt: number; heartbeats: Heartbeat[]; error?: string }
+  /** Result of a ProbeTestIp action. */
+  | { type: 'test-ip'; now: number; reachable: boolean }
+  /** VM definitions and owners as recorded on shared storage. */
+  | { type: 'vm-inventory'; now: number; vms: VmSpec[]; owners: Ownership[] }
+  /** VMs the local driver sees running on this node. Send at startup and on changes. */
+  | { type: 'local-vms'; now: number; running: VmId[] }
+  /** Completion of an action the effect layer executed. */
+  | { type: 'action-result'; now: number; action: CoreAction; ok: boolean; error?: string }
+  | { type: 'admin'; now: number; request: AdminRequest };
+
+export type CoreEventType = CoreEvent['type'];
+
+// ---------------------------------------------------------------------------
+// Actions (outputs). Every action carries a human-readable reason.
+
+type Act<T extends string, X = object> = { type: T; reason: string } & X;
+
+export type CoreAction =
+  | Act<'AssignClusterIp'>
+  | Act<'ReleaseClusterIp'>
+  /** `kind`: 'restarted' = this node ran the panel before, 'moved' = the master moved here. */
+  | Act<'StartPanel', { kind: 'restarted' | 'moved' }>
+  | Act<'StopPanel'>
+  | Act<'PromoteDatabase'>
+  | Act<'FollowDatabase', { master: NodeId }>
+  /** `epoch` is a fencing token: the driver may refuse if metadata holds a newer epoch. */
+  | Act<'StartVm', { vm: VmId; epoch: number }>
+  | Act<'StopVm', { vm: VmId; force?: boolean }>
+  /** Reset this node now (the watchdog would do it anyway). */
+  | Act<'Fence'>
+  | Act<'DistributeConfig', { version: number; nodes: NodeConfig[] }>
+  /** Write VM ownership to shared metadata (compare-and-set: only if epoch is newer). */
+  | Act<'SetOwnership', { vm: VmId; node: NodeId | null; epoch: number }>
+  | Act<'SendCpg', { msg: CpgMessage }>
+  | Act<'SetNodeStatus', { nodeid: NodeId; status: NodeStatus }>
+  /** Write our heartbeat file; answer with a `storage-write` event. */
+  | Act<'WriteHeartbeat', { heartbeat: Heartbeat }>
+  /** Read every heartbeat file; answer with a `storage-read` event. */
+  | Act<'ReadHeartbeats'>
+  /** Probe the cluster-wide test IP; answer with a `test-ip` event. */
+  | Act<'ProbeTestIp'>;
+
+export type CoreActionType = CoreAction['type'];
+
+// ---------------------------------------------------------------------------
+// Decisions and results
+
+export type DecisionKind =
+  | 'startup'
+  | 'quorum'
+  | 'membership'
+  | 'election'
+  | 'lease'
+  | 'status'
+  | 'storage'
+  | 'vm'
+  | 'recovery'
+  | 'placement'
+  | 'config'
+  | 'fence'
+  | 'ignored'
+  | 'action';
+
+export interface Decision {
+  at: number;
+  kind: DecisionKind;
+  reason: string;
+}
+
+export interface StepResult {
+  actions: CoreAction[];
+  decisions: Decision[];
+  /**
+   * Monotonic time by which the node must be reset if step() is not called again.
+   * The daemon pets its hardware watchdog with (watchdogDeadline - now) after every step;
+   * if the deadline is already past it must reset at once.
+   */
+  watchdogDeadline: number;
+}
+
+export interface NodeViewEntry {
+  nodeid: NodeId;
+  addr: string | undefined;
+  prio: number;
+  status: NodeStatus;
+  isMaster: boolean;
+  reason: string;
+}
+
+/** What `corolistener -l` prints. */
+export interface NodeView {
+  localNodeId: NodeId;
+  now: number;
+  selfStatus: SelfStatus;
+  quorum: { quorate: boolean | null; have: number; need: number; members: NodeId[] };
+  cpg: { members: NodeId[]; synced: boolean; term: number; majority: boolean };
+  master: NodeId | null;
+  isMaster: boolean;
+  holdsClusterIp: boolean;
+  panelRunning: boolean;
+  lease: { fresh: boolean; ageMs: number | null; ipSafeInMs: number };
+  nodes: NodeViewEntry[];
+  vms: Array<{ vm: VmId; owner: NodeId | null; epoch: number; local: string | null; note: string }>;
+  reasons: string[];
+}
+
+/** Cheap state summary for the simulator and tests (no allocation-heavy view building). */
+export interface CoreRole {
+  master: NodeId | null;
+  synced: boolean;
+  term: number;
+  selfStatus: SelfStatus;
+  quorate: boolean | null;
+  fencedSince: number | null;
+  wantsClusterIp: boolean;
+  wantsPanel: boolean;
+}
