@@ -15,6 +15,20 @@ export const AgentConfigSchema = z.object({
   relocatedMarkerFile: z.string().min(1).default("/tmp/.lock.vmmgr.relocated"),
   panelPort: z.number().int().min(1).max(65535).default(1500),
   cpgGroup: z.string().min(1).max(127).default("corolistener"),
+  /** HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults. */
+  ha: z
+    .object({
+      leaseMs: z.number().int().positive(),
+      leaseRenewMs: z.number().int().positive(),
+      leaseMarginMs: z.number().int().nonnegative(),
+      fenceTimeoutMs: z.number().int().positive(),
+      storageTimeoutMs: z.number().int().positive(),
+      failback: z.boolean(),
+      reserveNodes: z.array(z.number().int().positive()),
+    })
+    .partial()
+    .strict()
+    .default({}),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

@@ -1,30 +1,220 @@
-// The node daemon: corosync events in, logged; later issues feed them to the HA core.
-import { CorosyncClient, type ClusterEvent } from "./corosync/index.ts";
-import { loadAgentConfig } from "./config.ts";
-import { createLogger } from "./log.ts";
+// The node daemon: corosync events -> HA core -> effects. All decisions live in core/; this file only
+// translates events, executes actions and reports their results back as events.
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { CorosyncClient, type ClusterEvent, type ClusterSnapshot } from "./corosync/index.ts";
+import { createNodeCore, type NodeCore } from "./core/node-core.ts";
+import type { CoreAction, CoreEvent, NodeConfig } from "./core/types.ts";
+import { loadAgentConfig, type AgentConfig } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { ClusterIp } from "./effects/cluster-ip.ts";
+import { Panel } from "./effects/panel.ts";
+import { StorageHeartbeat } from "./effects/storage-heartbeat.ts";
+import { testIpReachable } from "./effects/test-ip.ts";
+import { createWatchdog, type Watchdog } from "./effects/watchdog.ts";
+import { ConfigSync } from "./effects/config-sync.ts";
+import { StatusFile } from "./effects/status-file.ts";
+import { decodeEnvelope, encodeEnvelope } from "./wire.ts";
 
-/** JSON-friendly view of an event for the log (bigints as strings, message payloads as text). */
-function loggable(e: ClusterEvent): Record<string, unknown> {
-  return JSON.parse(
-    JSON.stringify(e, (_k, v) => (typeof v === "bigint" ? v.toString() : v?.type === "Buffer" ? Buffer.from(v.data).toString() : v)),
-  );
+const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+fileURLToPath(TSX_LOADER); // fail early if the layout is unexpected
+
+const now = () => performance.now();
+
+function nodesFrom(s: Pick<ClusterSnapshot, "nodes">): NodeConfig[] {
+  return s.nodes.map((n) => ({ nodeid: n.nodeid, prio: n.prio, addr: n.ring0Addr, replication: n.replication }));
+}
+
+export class Daemon {
+  private core: NodeCore | null = null;
+  private localNodeId = 0;
+  private readonly ip: ClusterIp | null;
+  private panel: Panel | null = null; // made once the local node id is known
+  private readonly heartbeat: StorageHeartbeat | null;
+  private readonly configSync = new ConfigSync();
+  private readonly status: StatusFile;
+  private watchdog: Watchdog | null = null;
+  private ipQueue: Promise<unknown> = Promise.resolve(); // IP and panel changes happen in order
+  private tick: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly client: CorosyncClient,
+    private readonly log: Logger,
+  ) {
+    this.ip = config.clusterIp ? new ClusterIp({ ip: config.clusterIp, prefix: config.clusterIpPrefix, device: config.clusterIpDevice }) : null;
+    this.heartbeat = config.storageDir ? new StorageHeartbeat(config.storageDir) : null;
+    this.status = new StatusFile(config.statusFile);
+  }
+
+  async start() {
+    this.client.on("event", (e: ClusterEvent) => this.onCorosync(e));
+    await this.client.start();
+  }
+
+  private onCorosync(e: ClusterEvent) {
+    if (e.type === "connected" && !this.core) this.createCore(e.localNodeId);
+    if (!this.core) return;
+    switch (e.type) {
+      case "disconnected":
+        // Without corosync this node cannot know it is in the majority: treat as quorum lost.
+        this.log.warn({ reason: e.reason }, "lost corosync");
+        this.feed({ type: "quorum", now: now(), quorate: false, members: [] });
+        this.feed({ type: "cpg-membership", now: now(), members: [] });
+        return;
+      case "quorum":
+        return this.feed({ type: "quorum", now: now(), quorate: e.quorate, members: e.members });
+      case "cpg-membership":
+        return this.feed({ type: "cpg-membership", now: now(), members: [...new Set(e.members.map((m) => m.nodeid))].sort((a, b) => a - b) });
+      case "config":
+        return this.feed({ type: "config", now: now(), version: Number(e.configVersion), nodes: nodesFrom(e), settings: this.config.ha });
+      case "cpg-message":
+        return this.onMessage(e.nodeid, e.data);
+    }
+  }
+
+  private createCore(localNodeId: number) {
+    this.localNodeId = localNodeId;
+    const c = this.config;
+    this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log });
+    this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now() });
+    this.watchdog = createWatchdog(TSX_LOADER);
+    this.log.info({ localNodeId }, "HA core started");
+    const t = now();
+    this.feed({ type: "vm-inventory", now: t, vms: [], owners: [] });
+    this.feed({ type: "local-vms", now: t, running: [] });
+    this.tick = setInterval(() => this.feed({ type: "tick", now: now() }), 100);
+  }
+
+  private onMessage(from: number, data: Buffer) {
+    const env = decodeEnvelope(data);
+    if (!env) return this.log.warn({ from }, "ignored an undecodable CPG message");
+    if (env.ch === "core") return this.feed({ type: "cpg-message", now: now(), from, msg: env.msg });
+    if (env.ch === "conf-ack") return this.configSync.ack(env.version, from);
+    if (env.ch === "conf") {
+      this.configSync.install(env.text, this.localNodeId).then(
+        (version) => {
+          this.log.info({ version, from }, "installed distributed corosync.conf");
+          void this.client.send(encodeEnvelope({ ch: "conf-ack", version })).catch(() => undefined);
+        },
+        (err: Error) => this.log.error({ from, err: err.message }, "distributed corosync.conf refused"),
+      );
+    }
+  }
+
+  /** One step of the core: log its decisions, pet the watchdog, execute its actions. */
+  feed(event: CoreEvent) {
+    if (!this.core) return;
+    const r = this.core.step(event);
+    for (const d of r.decisions) this.log.info({ kind: d.kind }, d.reason);
+    this.watchdog?.pet(r.watchdogDeadline - now());
+    for (const a of r.actions) this.execute(a);
+    this.status.update(this.core.view());
+  }
+
+  private result(action: CoreAction, p: Promise<unknown>) {
+    p.then(
+      () => this.feed({ type: "action-result", now: now(), action, ok: true }),
+      (err: Error) => {
+        this.log.error({ action: action.type, err: err.message }, `action failed: ${action.type}`);
+        this.feed({ type: "action-result", now: now(), action, ok: false, error: err.message });
+      },
+    );
+  }
+
+  private inOrder(fn: () => Promise<unknown>) {
+    const p = this.ipQueue.then(fn);
+    this.ipQueue = p.catch(() => undefined);
+    return p;
+  }
+
+  private execute(a: CoreAction) {
+    if (a.type !== "SendCpg" && a.type !== "WriteHeartbeat" && a.type !== "ReadHeartbeats" && a.type !== "ProbeTestIp") {
+      this.log.info({ action: a }, `${a.type}: ${a.reason}`);
+    }
+    switch (a.type) {
+      case "AssignClusterIp":
+        return this.result(a, this.inOrder(() => this.ip?.assign() ?? Promise.resolve()));
+      case "ReleaseClusterIp":
+        return this.result(a, this.inOrder(() => this.ip?.release() ?? Promise.resolve()));
+      case "StartPanel":
+        return this.result(a, this.inOrder(() => this.panel!.start(a.kind)));
+      case "StopPanel":
+        return this.result(a, this.inOrder(() => this.panel!.stop()));
+      case "SendCpg":
+        return void this.client.send(encodeEnvelope({ ch: "core", msg: a.msg })).catch((err: Error) => this.log.debug({ err: err.message }, "CPG send failed"));
+      case "WriteHeartbeat": {
+        const startedAt = now();
+        const write = this.heartbeat ? this.heartbeat.write(a.heartbeat) : Promise.resolve();
+        return void write.then(
+          () => this.feed({ type: "storage-write", now: now(), ok: true, seq: a.heartbeat.seq, startedAt }),
+          (err: Error) => this.feed({ type: "storage-write", now: now(), ok: false, seq: a.heartbeat.seq, startedAt, error: err.message }),
+        );
+      }
+      case "ReadHeartbeats": {
+        const startedAt = now();
+        if (!this.heartbeat) return this.feed({ type: "storage-read", now: now(), ok: true, startedAt, heartbeats: [] });
+        return void this.heartbeat.readAll().then(
+          ({ heartbeats, invalid }) => {
+            if (invalid.length) this.log.warn({ invalid }, "ignored malformed heartbeat files");
+            this.feed({ type: "storage-read", now: now(), ok: true, startedAt, heartbeats });
+          },
+          (err: Error) => this.feed({ type: "storage-read", now: now(), ok: false, startedAt, heartbeats: [], error: err.message }),
+        );
+      }
+      case "ProbeTestIp": {
+        const probe = this.config.testIp ? testIpReachable(this.config.testIp) : Promise.resolve(false);
+        return void probe.then((reachable) => this.feed({ type: "test-ip", now: now(), reachable }));
+      }
+      case "Fence":
+        this.log.error({ reason: a.reason }, "fencing: resetting this node");
+        return this.watchdog?.resetNow(a.reason);
+      case "DistributeConfig":
+        return this.result(a, this.distribute(a.version, a.nodes));
+      case "PromoteDatabase":
+      case "FollowDatabase":
+      case "StartVm":
+      case "StopVm":
+      case "SetOwnership":
+        // Database and VM effects arrive with their issues; the core still gets a result.
+        return this.result(a, Promise.resolve());
+      case "SetNodeStatus":
+        return;
+    }
+  }
+
+  private async distribute(version: number, nodes: NodeConfig[]) {
+    const text = await this.configSync.prepare(version, nodes);
+    const members = this.client.snapshot().cpgMembers.map((m) => m.nodeid);
+    this.configSync.expectAcks(version, [...new Set(members)], (missing) => {
+      if (missing.length) this.log.warn({ version, missing }, "nodes did not acknowledge the new corosync.conf");
+      this.configSync.reloadCorosync().then(
+        () => this.log.info({ version }, "corosync reloaded the new corosync.conf"),
+        (err: Error) => this.log.error({ version, err: err.message }, "corosync reload failed"),
+      );
+    });
+    await this.client.send(encodeEnvelope({ ch: "conf", version, text }));
+  }
+
+  async stop(signal: string) {
+    this.log.info({ signal }, "stopping: releasing the cluster IP and the panel");
+    if (this.tick) clearInterval(this.tick);
+    await this.panel?.stop().catch(() => undefined);
+    await this.ip?.release().catch(() => undefined);
+    this.watchdog?.disarm();
+    await this.client.stop();
+    this.status.remove();
+  }
 }
 
 export async function runDaemon(configPath: string | undefined): Promise<void> {
   const config = loadAgentConfig(configPath);
   const log = createLogger(config.logFile);
   const client = new CorosyncClient({ cpgGroup: config.cpgGroup, logger: log });
-  client.on("event", (e: ClusterEvent) => log.info({ event: loggable(e) }, `corosync ${e.type}`));
-
-  const stop = async (signal: string) => {
-    log.info({ signal }, "stopping");
-    await client.stop();
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
-
+  const daemon = new Daemon(config, client, log);
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.once(sig, () => void daemon.stop(sig).finally(() => process.exit(0)));
+  }
   log.info({ config }, "starting");
-  await client.start();
-  log.info({ snapshot: loggable({ type: "connected", ...client.snapshot() } as unknown as ClusterEvent) }, "connected to corosync");
+  await daemon.start();
 }

@@ -3,6 +3,14 @@
 import { Command } from "commander";
 import { readClusterState, type ClusterSnapshot } from "../corosync/index.ts";
 import { renderNodeList, type NodeListRow } from "./node-list.ts";
+import { loadAgentConfig } from "../config.ts";
+import { readLiveStatus } from "../effects/status-file.ts";
+import type { NodeView } from "../core/types.ts";
+
+/** The node list as the running daemon sees it: HA statuses and the elected master. */
+export function nodeListFromView(v: NodeView): NodeListRow[] {
+  return v.nodes.map((n) => ({ id: n.nodeid, ip: n.addr ?? "", status: n.status.replace(/_/g, " "), master: n.isMaster, prio: n.prio }));
+}
 
 /** The node list as corosync alone sees it: joined/left, and the master by prio among quorate members. */
 export function nodeListFromCorosync(s: ClusterSnapshot): NodeListRow[] {
@@ -25,15 +33,30 @@ export function nodeListFromCorosync(s: ClusterSnapshot): NodeListRow[] {
 }
 
 const program = new Command("corolistener")
+  .enablePositionalOptions()
   .description("HA manager node daemon for corosync/KVM clusters")
   .option("-l, --list", "print the cluster node list")
   .option("--json", "with -l: print JSON")
-  .action(async (o: { list?: boolean; json?: boolean }) => {
+  .option("-c, --config <file>", "agent settings (JSON), to find the daemon's status file")
+  .action(async (o: { list?: boolean; json?: boolean; config?: string }) => {
     if (!o.list) return program.help();
+    // Prefer the daemon's live view (HA statuses); without a running daemon, ask corosync directly.
+    const live = readLiveStatus(loadAgentConfig(o.config).statusFile);
+    if (live) {
+      const rows = nodeListFromView(live.view);
+      if (o.json) {
+        const v = live.view;
+        const out = { source: "daemon", localNodeId: v.localNodeId, quorate: v.quorum.quorate === true, members: v.quorum.members, quorum: v.quorum, master: v.master, nodes: rows, reasons: v.reasons };
+        process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      } else {
+        process.stdout.write(renderNodeList(rows));
+      }
+      return;
+    }
     const snapshot = await readClusterState({ timeoutMs: 5000 });
     const rows = nodeListFromCorosync(snapshot);
     if (o.json) {
-      const out = { localNodeId: snapshot.localNodeId, quorate: snapshot.quorate, members: snapshot.members, configVersion: String(snapshot.configVersion ?? ""), nodes: rows };
+      const out = { source: "corosync", localNodeId: snapshot.localNodeId, quorate: snapshot.quorate, members: snapshot.members, configVersion: String(snapshot.configVersion ?? ""), nodes: rows };
       process.stdout.write(JSON.stringify(out, null, 2) + "\n");
     } else {
       process.stdout.write(renderNodeList(rows));

@@ -32,7 +32,7 @@ export class ClusterIp {
   /** Removes the address (idempotent). */
   async release(): Promise<void> {
     const r = await this.runner("ip", ["addr", "del", this.cidr, "dev", this.spec.device]);
-    if (r.code !== 0 && !/Cannot assign requested address|does not exist/.test(r.stderr)) {
+    if (r.code !== 0 && !/Cannot assign requested address|does not exist|Address not found/.test(r.stderr)) {
       throw new Error(`cannot remove cluster IP ${this.cidr} from ${this.spec.device}: ${r.stderr.trim()}`);
     }
   }

@@ -5,13 +5,16 @@ import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "@ha/shared";
 
+import type { Heartbeat } from "../core/types.ts";
+
+/** What a heartbeat file must hold; anything else (a lying node, a torn write) is skipped. */
 export const HeartbeatSchema = z.object({
   nodeid: z.number().int().positive(),
+  incarnation: z.number().int().nonnegative(),
   seq: z.number().int().nonnegative(),
-  selfStatus: z.string().max(64),
+  selfStatus: z.enum(["starting", "member", "excluded", "network_isolation", "storage_isolation"]),
   runningVms: z.array(z.string().max(256)).max(10_000),
-});
-export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+}) satisfies z.ZodType<Heartbeat>;
 
 /** Rejects when `p` does not settle in time: a hung NFS mount must count as a failed write. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

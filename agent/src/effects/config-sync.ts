@@ -1,0 +1,98 @@
+// corosync.conf distribution: the master writes the new file (bumped config_version) and multicasts it;
+// every node validates it, writes it atomically and acknowledges; when all members have it, the master
+// tells corosync to reload it everywhere (corosync-cfgtool -R).
+import { readFile } from "node:fs/promises";
+import {
+  parseCorosyncConf,
+  writeCorosyncConf,
+  readClusterConfig,
+  setConfigVersion,
+  setNodeAttribute,
+  writeFileAtomic,
+  run,
+} from "@ha/shared";
+import type { NodeConfig } from "../core/types.ts";
+
+export const COROSYNC_CONF = "/etc/corosync/corosync.conf";
+
+/** The current file with the desired prio/replication applied and the new version (pure). */
+export function renderDistributedConfig(currentText: string, version: number, nodes: NodeConfig[]): string {
+  let root = parseCorosyncConf(currentText);
+  for (const n of nodes) {
+    root = setNodeAttribute(root, n.nodeid, "prio", n.prio);
+    if (n.replication !== undefined) root = setNodeAttribute(root, n.nodeid, "replication", n.replication ? "on" : "off");
+  }
+  return writeCorosyncConf(setConfigVersion(root, BigInt(version)));
+}
+
+/**
+ * Checks a received file before it replaces ours: it must parse, be newer, and still list this node.
+ * Returns the reason it is refused, or null when it is acceptable (pure).
+ */
+export function refuseReceivedConfig(text: string, currentVersion: bigint, localNodeId: number): string | null {
+  try {
+    const cfg = readClusterConfig(parseCorosyncConf(text));
+    if (cfg.configVersion <= currentVersion) return `config_version ${cfg.configVersion} is not newer than ours (${currentVersion})`;
+    if (!cfg.nodes.some((n) => n.nodeid === localNodeId)) return `it does not list this node (${localNodeId})`;
+    return null;
+  } catch (err) {
+    return `it is not a valid corosync.conf: ${(err as Error).message}`;
+  }
+}
+
+export class ConfigSync {
+  private pendingAcks: { version: number; waiting: Set<number>; timer: NodeJS.Timeout } | null = null;
+  constructor(
+    private readonly path = COROSYNC_CONF,
+    private readonly reload: () => Promise<void> = async () => {
+      const r = await run("corosync-cfgtool", ["-R"], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw new Error(`corosync-cfgtool -R failed: ${r.stderr.trim()}`);
+    },
+  ) {}
+
+  async currentVersion(): Promise<bigint> {
+    return readClusterConfig(parseCorosyncConf(await readFile(this.path, "utf8"))).configVersion;
+  }
+
+  /** Master side: the text to multicast. */
+  async prepare(version: number, nodes: NodeConfig[]): Promise<string> {
+    return renderDistributedConfig(await readFile(this.path, "utf8"), version, nodes);
+  }
+
+  /** Any node: validate and install a received file. Throws with the reason when refused. */
+  async install(text: string, localNodeId: number): Promise<number> {
+    const refused = refuseReceivedConfig(text, await this.currentVersion(), localNodeId);
+    if (refused) throw new Error(`refusing distributed corosync.conf: ${refused}`);
+    await writeFileAtomic(this.path, text);
+    return Number(readClusterConfig(parseCorosyncConf(text)).configVersion);
+  }
+
+  /** Master side: reload once every member acknowledged (or after a timeout, for the ones that did). */
+  expectAcks(version: number, members: number[], onDone: (missing: number[]) => void, timeoutMs = 5000) {
+    if (this.pendingAcks) clearTimeout(this.pendingAcks.timer);
+    const waiting = new Set(members);
+    const timer = setTimeout(() => this.finish(onDone), timeoutMs);
+    this.pendingAcks = { version, waiting, timer };
+    this.onDone = onDone;
+  }
+  private onDone: ((missing: number[]) => void) | null = null;
+
+  ack(version: number, from: number) {
+    const p = this.pendingAcks;
+    if (!p || p.version !== version) return;
+    p.waiting.delete(from);
+    if (p.waiting.size === 0 && this.onDone) this.finish(this.onDone);
+  }
+
+  private finish(onDone: (missing: number[]) => void) {
+    const p = this.pendingAcks;
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pendingAcks = null;
+    onDone([...p.waiting]);
+  }
+
+  reloadCorosync() {
+    return this.reload();
+  }
+}

@@ -1,0 +1,62 @@
+// Starts and stops the control panel on the master, with the service lock and relocated marker.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { takeServiceLock, dropServiceLock, type LockFiles } from "@ha/shared";
+import type { Logger } from "../log.ts";
+
+const PANEL_MAIN = fileURLToPath(new URL("../../../panel/server/main.ts", import.meta.url));
+
+export type PanelOptions = LockFiles & { nodeid: number; host: string; port: number; tsxLoader: string; log: Logger };
+
+export class Panel {
+  private child: ChildProcess | null = null;
+  private wanted = false;
+  constructor(private readonly o: PanelOptions) {}
+
+  get running() {
+    return this.child !== null;
+  }
+
+  async start(kind: "restarted" | "moved"): Promise<void> {
+    this.wanted = true;
+    if (this.child) return;
+    await takeServiceLock(this.o, { nodeid: this.o.nodeid, reason: kind });
+    this.spawn();
+  }
+
+  private spawn() {
+    const child = spawn(process.execPath, ["--import", this.o.tsxLoader, PANEL_MAIN], {
+      env: {
+        ...process.env,
+        PANEL_HOST: this.o.host,
+        PANEL_PORT: String(this.o.port),
+        PANEL_NODE: `n${this.o.nodeid}`,
+        PANEL_RELOCATED_MARKER: this.o.relocatedMarkerFile,
+      },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    this.child = child;
+    child.on("exit", (code, signal) => {
+      if (this.child === child) this.child = null;
+      if (this.wanted) {
+        // A crashed panel on a healthy master is restarted in place ("restarted", no takeover).
+        this.o.log.warn({ code, signal }, "panel exited unexpectedly; restarting in 1 s");
+        setTimeout(() => this.wanted && !this.child && this.spawn(), 1000).unref();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.wanted = false;
+    const child = this.child;
+    if (child) {
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 2000);
+      await exited;
+      clearTimeout(t);
+      this.child = null;
+    }
+    await dropServiceLock(this.o);
+  }
+}

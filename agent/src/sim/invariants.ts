@@ -1,0 +1,55 @@
+// End-of-run liveness check. The safety invariants are checked online by the world after every
+// step and every effect (see world.ts: one-ip, one-panel, one-master, agreement, minority-holds,
+// lease, vm-exclusive, vm-epoch, self-fence).
+
+import type { VmId } from '../core/types.ts';
+import type { World } from './world.ts';
+
+/** After faults healed and a quiet period: one master everywhere, IP/panel on it, VMs running. */
+export function livenessProblems(w: World): string[] {
+  const problems: string[] = [];
+  const nodes = w.nodes;
+  const down = nodes.filter((n) => !n.up || n.core === null);
+  if (down.length > 0) problems.push(`nodes not up: ${down.map((n) => `n${n.id}`).join(', ')}`);
+  const rings = new Set(nodes.map((n) => n.ringId));
+  if (rings.size !== 1 || rings.has(null)) problems.push(`nodes are not in one ring: ${nodes.map((n) => `n${n.id}:r${n.ringId}`).join(' ')}`);
+
+  const roles = nodes.filter((n) => n.core !== null).map((n) => ({ id: n.id, role: n.core!.role() }));
+  const masters = new Set(roles.map((r) => r.role.master));
+  const unsynced = roles.filter((r) => !r.role.synced);
+  if (unsynced.length > 0) problems.push(`not synced: ${unsynced.map((r) => `n${r.id}`).join(', ')}`);
+  if (masters.size !== 1) problems.push(`members disagree on the master: ${roles.map((r) => `n${r.id}->${r.role.master}`).join(' ')}`);
+  const master = roles[0]?.role.master ?? null;
+  if (master === null) problems.push('no master after the quiet period');
+
+  const ipHolders = nodes.filter((n) => n.phys.ip).map((n) => n.id);
+  const panelHolders = nodes.filter((n) => n.phys.panel).map((n) => n.id);
+  if (master !== null && (ipHolders.length !== 1 || ipHolders[0] !== master)) problems.push(`cluster IP on [${ipHolders.join(',')}], master is n${master}`);
+  if (master !== null && (panelHolders.length !== 1 || panelHolders[0] !== master)) problems.push(`panel on [${panelHolders.join(',')}], master is n${master}`);
+
+  // Every VM that should run runs exactly once, on its recorded owner; a VM without an owner
+  // is acceptable only if it really fits nowhere.
+  const usedRam = new Map<number, number>();
+  for (const [vm, o] of w.metadata) {
+    const spec = w.cfg.vms.find((v) => v.id === vm);
+    if (o.node !== null && spec) usedRam.set(o.node, (usedRam.get(o.node) ?? 0) + spec.ramMb);
+  }
+  for (const spec of w.cfg.vms) {
+    if (spec.desired === 'stopped') continue;
+    const running = nodes.filter((n) => n.phys.vms.get(spec.id) === 'running').map((n) => n.id);
+    const owner = w.metadata.get(spec.id)?.node ?? null;
+    if (owner === null) {
+      const fits = w.clusterConfig.nodes.some((c) => !c.maintenance && (c.ramMb === undefined || c.ramMb - (usedRam.get(c.nodeid) ?? 0) >= spec.ramMb));
+      if (fits) problems.push(`${spec.id} has no owner although it fits somewhere`);
+      continue;
+    }
+    if (running.length !== 1 || running[0] !== owner) problems.push(`${spec.id} owned by n${owner} runs on [${running.join(',')}]`);
+  }
+  return problems;
+}
+
+export function vmsRunning(w: World): Map<VmId, number[]> {
+  const m = new Map<VmId, number[]>();
+  for (const n of w.nodes) for (const [vm, st] of n.phys.vms) if (st === 'running') m.set(vm, [...(m.get(vm) ?? []), n.id]);
+  return m;
+}

@@ -1,0 +1,22 @@
+// The CPG wire format: one JSON envelope per message, on channels. `core` carries the HA core's own
+// messages (validated again inside the core); `conf`/`conf-ack` carry corosync.conf distribution.
+import { z } from "zod";
+
+const Envelope = z.discriminatedUnion("ch", [
+  z.object({ ch: z.literal("core"), msg: z.unknown() }),
+  z.object({ ch: z.literal("conf"), version: z.number().int().positive(), text: z.string().max(1_000_000) }),
+  z.object({ ch: z.literal("conf-ack"), version: z.number().int().positive() }),
+]);
+export type Envelope = z.infer<typeof Envelope>;
+
+export const encodeEnvelope = (e: Envelope): Buffer => Buffer.from(JSON.stringify(e));
+
+/** null for anything that is not a well-formed envelope (a node that lies must not break us). */
+export function decodeEnvelope(data: Buffer): Envelope | null {
+  try {
+    const r = Envelope.safeParse(JSON.parse(data.toString("utf8")));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
