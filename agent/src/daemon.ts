@@ -78,7 +78,7 @@ export class Daemon {
     const c = this.config;
     this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log });
     this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now() });
-    this.watchdog = createWatchdog(TSX_LOADER);
+    this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
     const t = now();
     this.feed({ type: "vm-inventory", now: t, vms: [], owners: [] });

@@ -81,6 +81,12 @@ program.command("start <node> <process>").description("start a node's process ag
   if (kind === "all") throw new Error("start one process at a time");
   console.log(await Lab.open(labName()).start(Number(node.replace(/^n/, "")), kind));
 });
+program.command("crash <node>").description("kill every process of a node and take its links down, like a power cut").action(async (node: string) => {
+  await Lab.open(labName()).crash(node);
+});
+program.command("boot <node>").description("bring a crashed node back (links up, corosync and agent started)").action(async (node: string) => {
+  await Lab.open(labName()).boot(node);
+});
 program.command("storage-cut <node>").description("make the shared storage unreachable on a node").action(async (node: string) => {
   await Lab.open(labName()).storageCut(node);
 });

@@ -2,4 +2,5 @@ export * from "./lab.ts";
 export * from "./topology.ts";
 export * from "./processes.ts";
 export { run, mustRun, sleep } from "@ha/shared";
-export { Probe, type ProbeLine } from "./probe.ts";
+export { Probe, COROSYNC_PROBE, HTTP_WATCH, type ProbeLine } from "./probe.ts";
+export { ClusterIpChecker, type IpSample } from "./ip-checker.ts";

@@ -219,6 +219,32 @@ export class Lab {
     return this.kill(id, kind, "SIGCONT");
   }
 
+  /**
+   * A node crash as the cluster sees it: every process of the node dies at once, its links go dark,
+   * and runtime state such as the cluster IP is gone (as after a power cut). `boot` brings it back.
+   */
+  async crash(ref: string | number) {
+    const node = findNode(this.topo, ref);
+    const anchor = this.state.anchors[node.id];
+    for (const pid of pidsInNetns(node.ns).filter((p) => p !== anchor)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
+    for (const port of [node.ctlPort, node.dataPort]) await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", port, "down"]);
+    await run("ip", ["-n", node.ns, "addr", "del", `${this.topo.clusterIp}/${this.topo.ctlPrefix}`, "dev", "vmbr0"]);
+  }
+
+  /** Powers a crashed node back on: links up, corosync and (if the lab runs them) the agent started. */
+  async boot(ref: string | number) {
+    const node = findNode(this.topo, ref);
+    for (const port of [node.ctlPort, node.dataPort]) await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", port, "up"]);
+    if (this.processes(node.id, "corosync").length === 0) await this.start(node.id, "corosync");
+    if (this.state.agents && this.processes(node.id, "agent").length === 0) await this.start(node.id, "agent");
+  }
+
   /** Cuts a node's control link at the switch (the data link, where the test IP answers, stays up). */
   async cut(ref: string | number, opts: { data?: boolean } = {}) {
     const node = findNode(this.topo, ref);

@@ -1,7 +1,11 @@
-// Test helper: drives agent/src/corosync/probe.ts inside a lab node and collects its JSON lines.
+// Test helper: runs a script inside a lab node that prints JSON lines (by default the corosync probe,
+// agent/src/corosync/probe.ts) and collects them; commands go to its stdin as JSON lines.
 import { createInterface } from "node:readline";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { REPO_ROOT, type Lab } from "./lab.ts";
+
+export const COROSYNC_PROBE = `${REPO_ROOT}/agent/src/corosync/probe.ts`;
+export const HTTP_WATCH = `${REPO_ROOT}/lab/src/http-watch.ts`;
 
 export type ProbeLine = { type: string; [k: string]: unknown };
 
@@ -11,8 +15,8 @@ export class Probe {
   private child: ChildProcessWithoutNullStreams;
   stderr = "";
 
-  constructor(lab: Lab, readonly node: number, args: string[] = []) {
-    this.child = lab.spawnIn(node, ["node", "--import", `file://${REPO_ROOT}/node_modules/tsx/dist/loader.mjs`, `${REPO_ROOT}/agent/src/corosync/probe.ts`, ...args]) as ChildProcessWithoutNullStreams;
+  constructor(lab: Lab, readonly node: number, args: string[] = [], script = COROSYNC_PROBE) {
+    this.child = lab.spawnIn(node, ["node", "--import", `file://${REPO_ROOT}/node_modules/tsx/dist/loader.mjs`, script, ...args]) as ChildProcessWithoutNullStreams;
     this.child.stderr.on("data", (d) => (this.stderr += d));
     createInterface({ input: this.child.stdout }).on("line", (l) => {
       try {

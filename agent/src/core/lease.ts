@@ -16,11 +16,11 @@ export function leaseFresh(lastRenewalSentAt: number | null, now: number, s: Pic
 
 /**
  * When a node that saw a holder's renewal at `seenAt` may assume that holder has let go:
- * its lease ended at sentAt + leaseMs <= seenAt + leaseMs, and its watchdog fires at the latest
- * leaseMarginMs/2 later; the other half of the margin is slack.
+ * its lease ended at sentAt + leaseMs <= seenAt + leaseMs, it then had releaseBudgetMs to release
+ * before its watchdog fires; leaseMarginMs is slack on top.
  */
-export function holderGoneAt(seenAt: number, s: Pick<Settings, 'leaseMs' | 'leaseMarginMs'>): number {
-  return seenAt + s.leaseMs + s.leaseMarginMs;
+export function holderGoneAt(seenAt: number, s: Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'leaseMarginMs'>): number {
+  return seenAt + s.leaseMs + s.releaseBudgetMs + s.leaseMarginMs;
 }
 
 /** Latest "gone" time over every possible other holder; the new master assigns the IP after it. */
@@ -42,15 +42,15 @@ export interface WatchdogInput {
   lastGoodWriteStart: number | null;
   /** Since when we must self-fence (quorum or storage lost); null = not fencing. */
   fencedSince: number | null;
-  settings: Pick<Settings, 'leaseMs' | 'leaseMarginMs' | 'fenceTimeoutMs' | 'storageTimeoutMs' | 'storageWriteMaxMs'>;
+  settings: Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'fenceTimeoutMs' | 'storageTimeoutMs' | 'storageWriteMaxMs'>;
 }
 
 /**
  * Time by which this node must be reset unless the agent runs again. Each term matches a promise
  * other nodes rely on:
  *  - agent liveness: a hung agent is reset after fenceTimeoutMs;
- *  - IP lease: a holder is gone by lastRenewal + leaseMs + leaseMarginMs/2 (new masters wait
- *    leaseMs + leaseMarginMs after the renewal they saw);
+ *  - IP lease: a holder is gone by lastRenewal + leaseMs + releaseBudgetMs (new masters wait
+ *    that plus leaseMarginMs after the renewal they saw);
  *  - storage: with VMs, gone by lastGoodWriteStart + storage + fence - writeMax (readers relocate
  *    after seeing the heartbeat unchanged for storage + fence);
  *  - self-fence: with VMs while fenced, gone by fencedSince + fenceTimeoutMs.
@@ -59,20 +59,19 @@ export function watchdogDeadline(i: WatchdogInput): { deadline: number; reason: 
   const s = i.settings;
   let deadline = i.now + s.fenceTimeoutMs;
   let reason = 'agent liveness';
-  const consider = (t: number, why: string): void => {
-    if (t < deadline) {
-      deadline = t;
-      reason = why;
-    }
-  };
   if (i.mayHoldIpOrPanel) {
-    const base = i.lastRenewalSentAt ?? i.startedAt - s.leaseMs;
-    consider(base + s.leaseMs + s.leaseMarginMs / 2, 'cluster IP lease not released in time');
+    const t = (i.lastRenewalSentAt ?? i.startedAt - s.leaseMs) + s.leaseMs + s.releaseBudgetMs;
+    if (t < deadline) [deadline, reason] = [t, 'cluster IP / panel not released within releaseBudgetMs after the lease expired'];
   }
   if (i.mayHaveVms) {
-    if (i.lastGoodWriteStart === null) consider(i.startedAt + s.storageWriteMaxMs, 'VMs present but no storage heartbeat written since start');
-    else consider(i.lastGoodWriteStart + s.storageTimeoutMs + s.fenceTimeoutMs - s.storageWriteMaxMs, 'VMs present but storage heartbeat failing');
-    if (i.fencedSince !== null) consider(i.fencedSince + s.fenceTimeoutMs, 'self-fence: VMs not stopped within fenceTimeoutMs');
+    const t =
+      i.lastGoodWriteStart === null
+        ? i.startedAt + s.storageWriteMaxMs
+        : i.lastGoodWriteStart + s.storageTimeoutMs + s.fenceTimeoutMs - s.storageWriteMaxMs;
+    if (t < deadline) [deadline, reason] = [t, i.lastGoodWriteStart === null ? 'VMs present but no storage heartbeat written since start' : 'VMs present but storage heartbeat failing'];
+    if (i.fencedSince !== null && i.fencedSince + s.fenceTimeoutMs < deadline) {
+      [deadline, reason] = [i.fencedSince + s.fenceTimeoutMs, 'self-fence: VMs not stopped within fenceTimeoutMs'];
+    }
   }
   return { deadline, reason };
 }

@@ -37,6 +37,7 @@ import {
   type NodeId,
   type NodeStatus,
   type NodeView,
+  type OwnerTriple,
   type Ownership,
   type SelfStatus,
   type Settings,
@@ -109,7 +110,6 @@ class Core implements NodeCore {
   private readonly flaps = new Map<NodeId, FlapHistory>();
   private actedMaster: NodeId | null = null;
   private lastReportKey = '';
-  private helloKey = '';
 
   // Lease
   private myRenewalSentAt: number | null = null;
@@ -124,6 +124,9 @@ class Core implements NodeCore {
   private ipMaybeHeld = true;
   private wantPanel = false;
   private panelMaybeHeld = true;
+  /** IP / panel actions emitted and not yet answered: only the last answer tells the state. */
+  private ipOps = 0;
+  private panelOps = 0;
   private ranPanelBefore = false;
   private owedReleased = false;
   private acquireRetryAt = 0;
@@ -158,13 +161,26 @@ class Core implements NodeCore {
   // Local VMs
   private readonly local = new Map<VmId, LocalVm>();
   private localKnown = false;
+  private activeCache: VmId[] | null = null;
+  /** Something a status report contains may have changed. */
+  private reportDirty = true;
+  /** Owners, table or local VMs changed (or a tick passed): look for VMs to start/stop. */
+  private scanVms = true;
+  /** Inventory or agreed owners changed: compare shared metadata with the agreed table. */
+  private metaDirty = true;
+  /** Earliest next start attempt after a failed start. */
   private readonly retryAt = new Map<VmId, number>();
+  /** Earliest next forced stop while a stop is pending. */
+  private readonly stopRetryAt = new Map<VmId, number>();
 
   // Master duties
   private inventory: { vms: VmSpec[]; owners: Ownership[] } | null = null;
   private inventoryDirty = false;
+  private inventoryKey = '';
   private tableSentTerm = -1;
   private readonly pendingAssign = new Map<VmId, number>();
+  /** Epochs we asked the effect layer to write to shared metadata. */
+  private readonly metaWritten = new Map<VmId, number>();
   private readonly shownStatus = new Map<NodeId, NodeStatus>();
   private readonly vmNotes = new Map<VmId, string>();
   private readonly recent: string[] = [];
@@ -252,6 +268,8 @@ class Core implements NodeCore {
   // Output helpers
 
   private act(a: CoreAction): void {
+    if (a.type === 'AssignClusterIp' || a.type === 'ReleaseClusterIp') this.ipOps += 1;
+    if (a.type === 'StartPanel' || a.type === 'StopPanel') this.panelOps += 1;
     this.actions.push(a);
   }
 
@@ -284,10 +302,31 @@ class Core implements NodeCore {
     return leaseFresh(this.myRenewalSentAt, this.now, this.s);
   }
 
+  // Local VM bookkeeping goes through these so cached views (active list, report) stay valid.
+  private localSet(vm: VmId, l: LocalVm): void {
+    this.local.set(vm, l);
+    this.localChanged();
+  }
+  private localDelete(vm: VmId): void {
+    if (this.local.delete(vm)) this.localChanged();
+  }
+  private setState(l: LocalVm, state: LocalVm['state']): void {
+    l.state = state;
+    this.localChanged();
+  }
+  private localChanged(): void {
+    this.activeCache = null;
+    this.reportDirty = true;
+    this.scanVms = true;
+  }
+
   private activeVms(): VmId[] {
-    const out: VmId[] = [];
-    for (const [vm, l] of this.local) if (ACTIVE.has(l.state)) out.push(vm);
-    return out.sort();
+    if (this.activeCache === null) {
+      const out: VmId[] = [];
+      for (const [vm, l] of this.local) if (ACTIVE.has(l.state)) out.push(vm);
+      this.activeCache = out.sort();
+    }
+    return this.activeCache;
   }
 
   private hasActiveVms(): boolean {
@@ -351,6 +390,7 @@ class Core implements NodeCore {
   private handle(e: CoreEvent): void {
     switch (e.type) {
       case 'tick':
+        this.scanVms = true; // retry timers
         return;
       case 'quorum':
         return this.onQuorum(e.quorate, e.members);
@@ -374,10 +414,15 @@ class Core implements NodeCore {
         this.testIp = { reachable: e.reachable, at: this.now };
         this.probeInFlightSince = null;
         return;
-      case 'vm-inventory':
+      case 'vm-inventory': {
+        const key = JSON.stringify([e.vms, e.owners]);
+        if (key === this.inventoryKey) return;
+        this.inventoryKey = key;
         this.inventory = { vms: e.vms.map((v) => ({ ...v })), owners: e.owners.map((o) => ({ ...o })) };
         this.inventoryDirty = true;
+        this.metaDirty = true;
         return;
+      }
       case 'local-vms':
         return this.onLocalVms(e.running);
       case 'action-result':
@@ -409,6 +454,7 @@ class Core implements NodeCore {
     this.nodes = nodes.map((n) => ({ ...n })).sort((a, b) => a.nodeid - b.nodeid);
     this.nodeById = new Map(this.nodes.map((n) => [n.nodeid, n]));
     if (settings) this.s = resolveSettings({ ...this.s, ...settings });
+    this.reportDirty = true;
     this.decide('config', `config version ${this.configVersion}: ${this.nodes.map((n) => `n${n.nodeid}(prio ${n.prio})`).join(', ')}`);
   }
 
@@ -438,7 +484,6 @@ class Core implements NodeCore {
 
     const running = this.activeVms();
     const prio = this.prioOf(this.id);
-    this.helloKey = this.reportKey(prio, this.selfStatus, running);
     this.send(
       {
         v: 1,
@@ -454,10 +499,20 @@ class Core implements NodeCore {
         nodeCount: this.nodeCount(),
         failback: this.s.failback,
         msSinceRenewal: Math.max(0, Math.round(this.now - (this.lastRenewalSeenAt ?? this.startedAt))),
-        owners: this.rep.ownerTriples(),
+        owners: this.knownOwners(),
       },
       'membership changed: state exchange',
     );
+  }
+
+  /** Owners we know: agreed ones plus what shared metadata said (the newest epoch wins). */
+  private knownOwners(): OwnerTriple[] {
+    const owners = new Map<VmId, Owner>(this.rep.owners);
+    for (const o of this.inventory?.owners ?? []) {
+      const cur = owners.get(o.vm);
+      if (cur === undefined || o.epoch > cur.epoch) owners.set(o.vm, { node: o.node, epoch: o.epoch });
+    }
+    return [...owners].map(([vm, o]) => [vm, o.node, o.epoch] as OwnerTriple);
   }
 
   private onStorageWrite(ok: boolean, seq: number, eventStartedAt: number, error: string | undefined): void {
@@ -498,13 +553,13 @@ class Core implements NodeCore {
     const set = new Set(running);
     for (const vm of set) {
       if (!this.local.has(vm)) {
-        this.local.set(vm, { state: 'running', epoch: 0, sentAt: this.now, needSeq: 0 });
+        this.localSet(vm, { state: 'running', epoch: 0, sentAt: this.now, needSeq: 0 });
         this.decide('vm', `${vm} found running locally`);
       }
     }
     for (const [vm, l] of this.local) {
       if (l.state === 'running' && !set.has(vm)) {
-        this.local.delete(vm);
+        this.localDelete(vm);
         this.decide('vm', `${vm} is no longer running locally`);
       }
     }
@@ -515,15 +570,19 @@ class Core implements NodeCore {
     const failed = (what: string): void => this.decide('action', `${what} failed: ${error ?? 'error'}`);
     switch (a.type) {
       case 'ReleaseClusterIp':
-        if (ok && !this.wantIp) this.ipMaybeHeld = false;
+        this.ipOps = Math.max(0, this.ipOps - 1);
+        if (ok && !this.wantIp && this.ipOps === 0) this.ipMaybeHeld = false;
         if (!ok) failed('ReleaseClusterIp');
         return;
       case 'StopPanel':
-        if (ok && !this.wantPanel) this.panelMaybeHeld = false;
+        this.panelOps = Math.max(0, this.panelOps - 1);
+        if (ok && !this.wantPanel && this.panelOps === 0) this.panelMaybeHeld = false;
         if (!ok) failed('StopPanel');
         return;
       case 'AssignClusterIp':
       case 'StartPanel':
+        if (a.type === 'AssignClusterIp') this.ipOps = Math.max(0, this.ipOps - 1);
+        else this.panelOps = Math.max(0, this.panelOps - 1);
         if (!ok) {
           failed(a.type);
           this.stepDown(`${a.type} failed; retry in ${this.s.vmRetryMs} ms`, 'action');
@@ -533,9 +592,9 @@ class Core implements NodeCore {
       case 'StartVm': {
         const l = this.local.get(a.vm);
         if (ok) {
-          if (l && l.state === 'starting') l.state = 'running';
+          if (l && l.state === 'starting') this.setState(l, 'running');
         } else {
-          if (l && l.state === 'starting') this.local.delete(a.vm);
+          if (l && l.state === 'starting') this.localDelete(a.vm);
           this.retryAt.set(a.vm, this.now + this.s.vmRetryMs);
           failed(`StartVm ${a.vm}`);
         }
@@ -544,11 +603,11 @@ class Core implements NodeCore {
       case 'StopVm': {
         const l = this.local.get(a.vm);
         if (ok) {
-          if (l && l.state === 'stopping') this.local.delete(a.vm);
+          if (l && l.state === 'stopping') this.localDelete(a.vm);
         } else {
           // Stay 'stopping' (still listed as running); retried with force. The watchdog
           // resets the node if it must self-fence and cannot.
-          this.retryAt.set(a.vm, this.now + this.s.vmRetryMs);
+          this.stopRetryAt.set(a.vm, this.now + this.s.vmRetryMs);
           failed(`StopVm ${a.vm}`);
         }
         return;
@@ -572,7 +631,15 @@ class Core implements NodeCore {
             const at = holderGoneAt(this.now - h.msSinceRenewal, this.s);
             if (at > (this.evidence.get(0) ?? -Infinity)) this.evidence.set(0, at);
           }
-          this.lastReportKey = this.helloKey;
+          {
+            // The round may have used an older hello of ours (same member list, sent before a
+            // quick A->B->A membership change): report again if that is not our current state.
+            const mine = n.hellos.find((h) => h.from === this.id);
+            this.lastReportKey = mine === undefined ? '' : reportKeyOf(mine);
+          }
+          this.reportDirty = true;
+          this.scanVms = true;
+          this.metaDirty = true;
           this.pendingAssign.clear();
           this.tableSentTerm = -1;
           break;
@@ -592,12 +659,19 @@ class Core implements NodeCore {
           if (n.from !== this.id && this.evidence.delete(n.from)) this.decide('lease', `n${n.from} confirmed it released the cluster IP and panel`);
           break;
         case 'table':
+          this.scanVms = true;
+          this.metaDirty = true;
           this.decide('vm', `VM table from master n${this.rep.master}: ${this.rep.specs.size} VMs`);
           break;
         case 'owner-changed':
+          this.scanVms = true;
+          this.metaDirty = true;
           this.pendingAssign.delete(n.vm);
           this.decide('vm', `${n.vm} now owned by n${n.to} (epoch ${n.epoch}, was n${n.from}): ${n.reason}`);
-          if (this.rep.master === this.id) this.act({ type: 'SetOwnership', vm: n.vm, node: n.to, epoch: n.epoch, reason: n.reason });
+          if (this.rep.master === this.id) {
+            this.metaWritten.set(n.vm, n.epoch);
+            this.act({ type: 'SetOwnership', vm: n.vm, node: n.to, epoch: n.epoch, reason: n.reason });
+          }
           break;
         case 'start-intent':
           if (n.from === this.id) this.onOwnStartIntent(n.vm, n.epoch, n.sentAt);
@@ -621,7 +695,11 @@ class Core implements NodeCore {
     if (prev === this.id && master !== this.id) {
       this.stepDown(master === null ? 'no master in this view' : `n${master} is master now`, 'election');
     }
-    if (master === this.id && prev !== this.id) this.lastRenewSentAt = -Infinity; // renew at once
+    if (master === this.id && prev !== this.id) {
+      this.lastRenewSentAt = -Infinity; // renew at once
+      this.metaDirty = true;
+    }
+    this.scanVms = true;
   }
 
   /** Our own 'start' message came back: start only if it is still ours and the ring is fresh. */
@@ -635,13 +713,13 @@ class Core implements NodeCore {
     else if (o.node !== this.id || o.epoch !== epoch) why = `owner is now n${o.node} epoch ${o.epoch}`;
     else if (!this.canStartVms()) why = `not a good member (${this.selfStatus})`;
     if (why !== '') {
-      this.local.delete(vm);
+      this.localDelete(vm);
       this.decide('vm', `start of ${vm} abandoned: ${why}`);
       return;
     }
     // Write-ahead: the VM is listed in a heartbeat before it starts, so a reader that sees an
     // older "stopped" heartbeat knows the VM cannot have started yet.
-    l.state = 'intent';
+    this.setState(l, 'intent');
     l.needSeq = this.hbSeq + 1;
     this.writeSoon = true;
   }
@@ -668,7 +746,11 @@ class Core implements NodeCore {
     const t = this.testIp;
     const testIpReachable = t !== null && t.reachable && this.now - t.at <= this.s.testIpFreshMs;
     const { status, reason } = selfStatusFrom({ quorate: this.quorate, storageOk, testIpReachable });
-    if (status !== this.selfStatus) this.decide('status', `n${this.id} ${this.selfStatus} -> ${status}: ${reason}`);
+    if (status !== this.selfStatus) {
+      this.decide('status', `n${this.id} ${this.selfStatus} -> ${status}: ${reason}`);
+      this.reportDirty = true;
+      this.scanVms = true;
+    }
     this.selfStatus = status;
     this.selfReason = reason;
     if (isFencedStatus(status)) {
@@ -706,6 +788,7 @@ class Core implements NodeCore {
       this.dbPrimary = false;
       this.act({ type: 'FollowDatabase', master: this.rep.master, reason: `n${this.rep.master} is master (term ${this.rep.term})` });
     }
+    if (this.owedReleased && amMaster) this.owedReleased = false; // master again: nothing to confirm
     if (this.owedReleased && !this.ipMaybeHeld && !this.panelMaybeHeld && this.rep.synced && this.rep.isMember(this.id)) {
       this.owedReleased = false;
       this.send({ v: 1, kind: 'released', term: this.rep.term }, 'cluster IP and panel released: the new master need not wait for our lease');
@@ -758,15 +841,13 @@ class Core implements NodeCore {
     }
   }
 
-  private reportKey(prio: number, status: SelfStatus, running: VmId[]): string {
-    return `${prio}|${status}|${running.join(',')}|${this.configVersion}|${this.nodeCount()}|${this.s.failback}`;
-  }
 
   private sendReport(): void {
-    if (!this.rep.synced || !this.rep.isMember(this.id)) return;
+    if (!this.reportDirty || !this.rep.synced || !this.rep.isMember(this.id)) return;
+    this.reportDirty = false;
     const prio = this.prioOf(this.id);
     const running = this.activeVms();
-    const key = this.reportKey(prio, this.selfStatus, running);
+    const key = reportKeyOf({ prio, status: this.selfStatus, running, configVersion: this.configVersion, nodeCount: this.nodeCount(), failback: this.s.failback });
     if (key === this.lastReportKey) return;
     this.lastReportKey = key;
     this.send(
@@ -776,61 +857,65 @@ class Core implements NodeCore {
   }
 
   private reconcileVms(): void {
-    const L = this.s.leaseMs;
-    // Start requests whose message never came back, or intents whose write was too slow.
+    const fenced = isFencedStatus(this.selfStatus) && this.sabotage !== 'keep-vms-on-quorum-loss';
+    // Excluded, starting or unsynced: keep what runs, start nothing.
+    const canStart = !fenced && this.canStartVms();
     for (const [vm, l] of this.local) {
-      if ((l.state === 'requested' || l.state === 'intent') && this.now - l.sentAt > L) {
-        this.local.delete(vm);
-        this.decide('vm', `start of ${vm} abandoned: not confirmed within leaseMs`);
+      switch (l.state) {
+        case 'requested':
+        case 'intent': {
+          const expired = this.now - l.sentAt > this.s.leaseMs;
+          if (fenced || expired) {
+            this.localDelete(vm);
+            if (expired) this.decide('vm', `start of ${vm} abandoned: not confirmed within leaseMs`);
+          } else if (l.state === 'intent' && canStart && this.lastGoodWriteSeq >= l.needSeq) {
+            // Announced, delivered fresh, and listed in a completed heartbeat write: start now.
+            const o = this.rep.ownerOf(vm);
+            if (o.node !== this.id || o.epoch !== l.epoch) this.localDelete(vm);
+            else {
+              this.setState(l, 'starting');
+              this.act({ type: 'StartVm', vm, epoch: l.epoch, reason: `${vm} owned by n${this.id} (epoch ${l.epoch}), good member, start announced and written to the heartbeat` });
+            }
+          }
+          break;
+        }
+        case 'starting':
+        case 'running': {
+          if (fenced) {
+            this.stopVm(vm, l, `${this.selfStatus}: self-fence`);
+            break;
+          }
+          if (!canStart) break;
+          const o = this.rep.owners.get(vm);
+          if (o !== undefined && o.node !== this.id) this.stopVm(vm, l, `${vm} is owned by n${o.node} (epoch ${o.epoch})`);
+          else if (this.rep.specs.get(vm)?.desired === 'stopped') this.stopVm(vm, l, `${vm} desired state is stopped`);
+          break;
+        }
+        case 'stopping':
+          this.retryStop(vm);
+          break;
       }
     }
-
-    if (isFencedStatus(this.selfStatus) && this.sabotage !== 'keep-vms-on-quorum-loss') {
-      for (const [vm, l] of this.local) {
-        if (l.state === 'requested' || l.state === 'intent') this.local.delete(vm);
-        else if (l.state === 'starting' || l.state === 'running') this.stopVm(vm, l, `${this.selfStatus}: self-fence`);
-        else if (l.state === 'stopping') this.retryStop(vm);
-      }
-      return;
-    }
-    for (const [vm, l] of this.local) if (l.state === 'stopping') this.retryStop(vm);
-    if (!this.canStartVms()) return; // excluded, starting or unsynced: keep what runs, start nothing
-
-    for (const [vm, l] of this.local) {
-      if (l.state !== 'starting' && l.state !== 'running') continue;
-      const o = this.rep.owners.get(vm);
-      const spec = this.rep.specs.get(vm);
-      if (o !== undefined && o.node !== this.id) this.stopVm(vm, l, `${vm} is owned by n${o.node} (epoch ${o.epoch})`);
-      else if (spec?.desired === 'stopped') this.stopVm(vm, l, `${vm} desired state is stopped`);
-    }
+    if (!canStart || !this.scanVms) return;
+    this.scanVms = false;
     for (const [vm, o] of this.rep.owners) {
       if (o.node !== this.id || this.local.has(vm)) continue;
       const spec = this.rep.specs.get(vm);
       if (spec === undefined || spec.desired === 'stopped' || (this.retryAt.get(vm) ?? 0) > this.now) continue;
-      this.local.set(vm, { state: 'requested', epoch: o.epoch, sentAt: this.now, needSeq: 0 });
+      this.localSet(vm, { state: 'requested', epoch: o.epoch, sentAt: this.now, needSeq: 0 });
       this.send({ v: 1, kind: 'start', vm, epoch: o.epoch, sentAt: this.now }, `${vm} is owned by n${this.id} (epoch ${o.epoch}): announce start`);
-    }
-    for (const [vm, l] of this.local) {
-      if (l.state !== 'intent' || this.lastGoodWriteSeq < l.needSeq) continue;
-      const o = this.rep.ownerOf(vm);
-      if (o.node !== this.id || o.epoch !== l.epoch) {
-        this.local.delete(vm);
-        continue;
-      }
-      l.state = 'starting';
-      this.act({ type: 'StartVm', vm, epoch: l.epoch, reason: `${vm} owned by n${this.id} (epoch ${l.epoch}), good member, start announced and written to the heartbeat` });
     }
   }
 
   private stopVm(vm: VmId, l: LocalVm, reason: string): void {
-    l.state = 'stopping';
-    this.retryAt.set(vm, this.now + this.s.vmRetryMs);
+    this.setState(l, 'stopping');
+    this.stopRetryAt.set(vm, this.now + this.s.vmRetryMs);
     this.act({ type: 'StopVm', vm, reason });
   }
 
   private retryStop(vm: VmId): void {
-    if ((this.retryAt.get(vm) ?? 0) > this.now) return;
-    this.retryAt.set(vm, this.now + this.s.vmRetryMs);
+    if ((this.stopRetryAt.get(vm) ?? 0) > this.now) return;
+    this.stopRetryAt.set(vm, this.now + this.s.vmRetryMs);
     this.act({ type: 'StopVm', vm, force: true, reason: `${vm} still stopping: retry with force` });
   }
 
@@ -841,7 +926,24 @@ class Core implements NodeCore {
     this.sendVmTable();
     this.distributeConfig();
     this.publishStatuses();
-    if (this.rep.tableKnown) this.recoverVms();
+    if (this.rep.tableKnown) {
+      this.repairMetadata();
+      this.recoverVms();
+    }
+  }
+
+  /** A previous master may have died before its SetOwnership landed: write what we agreed on. */
+  private repairMetadata(): void {
+    if (this.inventory === null || !this.metaDirty) return;
+    this.metaDirty = false;
+    const onStorage = new Map(this.inventory.owners.map((o) => [o.vm, o]));
+    for (const [vm, o] of this.rep.owners) {
+      const stored = onStorage.get(vm);
+      if (stored !== undefined && stored.epoch >= o.epoch) continue;
+      if (this.metaWritten.get(vm) === o.epoch) continue;
+      this.metaWritten.set(vm, o.epoch);
+      this.act({ type: 'SetOwnership', vm, node: o.node, epoch: o.epoch, reason: `shared metadata has epoch ${stored?.epoch ?? 'none'} for ${vm}, the cluster agreed on n${o.node} epoch ${o.epoch}` });
+    }
   }
 
   private sendVmTable(): void {
@@ -1006,6 +1108,11 @@ class Core implements NodeCore {
       settings: this.s,
     });
   }
+}
+
+/** What a report says, as a comparable string (hellos carry the same fields). */
+function reportKeyOf(r: { prio: number; status: SelfStatus; running: readonly VmId[]; configVersion: number; nodeCount: number; failback: boolean }): string {
+  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}`;
 }
 
 function sameNodes(a: readonly NodeConfig[], b: readonly NodeConfig[]): boolean {

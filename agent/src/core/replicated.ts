@@ -122,6 +122,9 @@ export class Replica {
       case 'elect':
         return [{ kind: 'elect-requested', from, reason: msg.reason }, ...this.reelect(true, `election requested by n${from}: ${msg.reason}`)];
       case 'released':
+        // Only a deposed master's confirmation from this very term counts: if the sender has
+        // been master again since it sent this, its renewals (and lease) are newer than it.
+        if (msg.term !== this.term || from === this.master) return [];
         return [{ kind: 'released', from, term: msg.term }];
       case 'vm-table':
         if (from !== this.master || msg.term !== this.term) return [{ kind: 'ignored', reason: `vm-table from n${from} term ${msg.term}: not the master of term ${this.term}` }];

@@ -15,9 +15,11 @@ export interface Settings {
   /** The master multicasts a lease renewal this often (must be well below leaseMs). */
   leaseRenewMs: number;
   /**
-   * Extra wait for a new master on top of leaseMs. Half of it is the old master's budget to finish
-   * releasing (its watchdog fires at lease + margin/2), the other half covers scheduling slack.
+   * After its lease expired a holder has this long to release the IP and stop the panel; its
+   * watchdog resets the node at lastRenewal + leaseMs + releaseBudgetMs otherwise.
    */
+  releaseBudgetMs: number;
+  /** Extra slack a new master adds on top of leaseMs + releaseBudgetMs (tick and watchdog precision). */
   leaseMarginMs: number;
   /** A node that must self-fence (stop its VMs) has this long before it resets itself. */
   fenceTimeoutMs: number;
@@ -49,7 +51,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   tickMs: 100,
   leaseMs: 1000,
   leaseRenewMs: 250,
-  leaseMarginMs: 1000,
+  releaseBudgetMs: 1000,
+  leaseMarginMs: 200,
   fenceTimeoutMs: 5000,
   storageTimeoutMs: 5000,
   storageWriteMs: 1000,
@@ -80,7 +83,8 @@ export function resolveSettings(partial?: Partial<Settings>): Settings {
 export function settingsProblems(s: Settings): string[] {
   const p: string[] = [];
   if (!(s.leaseRenewMs > 0 && s.leaseRenewMs * 2 <= s.leaseMs)) p.push(`leaseRenewMs ${s.leaseRenewMs} must be > 0 and <= leaseMs/2 (${s.leaseMs / 2})`);
-  if (!(s.leaseMarginMs >= 2 * s.tickMs)) p.push(`leaseMarginMs ${s.leaseMarginMs} must be >= 2*tickMs (${2 * s.tickMs}): the old master needs a tick plus the release time`);
+  if (!(s.releaseBudgetMs >= 2 * s.tickMs)) p.push(`releaseBudgetMs ${s.releaseBudgetMs} must be >= 2*tickMs (${2 * s.tickMs}): a tick to notice plus the release itself`);
+  if (!(s.leaseMarginMs >= 0)) p.push('leaseMarginMs must be >= 0');
   if (!(s.storageWriteMs < s.storageTimeoutMs)) p.push(`storageWriteMs ${s.storageWriteMs} must be < storageTimeoutMs ${s.storageTimeoutMs}`);
   if (!(s.storageWriteMaxMs < s.fenceTimeoutMs)) p.push(`storageWriteMaxMs ${s.storageWriteMaxMs} must be < fenceTimeoutMs ${s.fenceTimeoutMs}`);
   if (!(s.fenceTimeoutMs > s.tickMs)) p.push(`fenceTimeoutMs must be > tickMs`);

@@ -1,6 +1,7 @@
 // The lab's watchdog: reads deadlines from the daemon on stdin; when one passes (the daemon is
 // hung or paused) or a reset is asked for, kills every process of this node, like a hardware reset.
 import { createInterface } from "node:readline";
+import { execFileSync } from "node:child_process";
 import { nodeProcesses } from "./watchdog.ts";
 
 let deadline: number | null = null;
@@ -13,6 +14,14 @@ function reset(reason: string) {
       process.kill(pid, "SIGKILL");
     } catch {
       /* gone */
+    }
+  }
+  const { WATCHDOG_RELEASE_CIDR: cidr, WATCHDOG_RELEASE_DEV: dev } = process.env;
+  if (cidr && dev) {
+    try {
+      execFileSync("ip", ["addr", "del", cidr, "dev", dev], { stdio: "ignore" });
+    } catch {
+      /* not held */
     }
   }
   process.exit(0);

@@ -44,8 +44,10 @@ const SUPERVISOR = fileURLToPath(new URL("./watchdog-supervisor.ts", import.meta
 /** A separate process holding the deadline: it keeps counting when the daemon is paused. */
 export class SupervisorWatchdog implements Watchdog {
   private child: ChildProcess;
-  constructor(tsxLoader: string) {
-    this.child = spawn(process.execPath, ["--import", tsxLoader, SUPERVISOR], { stdio: ["pipe", "inherit", "inherit"], detached: true });
+  /** `clusterIp`: a reset loses runtime state, so the supervisor also removes this address (a real reboot would). */
+  constructor(tsxLoader: string, clusterIp?: { cidr: string; device: string }) {
+    const env = { ...process.env, WATCHDOG_RELEASE_CIDR: clusterIp?.cidr ?? "", WATCHDOG_RELEASE_DEV: clusterIp?.device ?? "" };
+    this.child = spawn(process.execPath, ["--import", tsxLoader, SUPERVISOR], { stdio: ["pipe", "inherit", "inherit"], detached: true, env });
     this.child.unref();
     this.child.stdin?.on("error", () => undefined);
   }
@@ -64,8 +66,8 @@ export class SupervisorWatchdog implements Watchdog {
   }
 }
 
-export function createWatchdog(tsxLoader: string): Watchdog {
-  return existsSync("/dev/watchdog") ? new DevWatchdog() : new SupervisorWatchdog(tsxLoader);
+export function createWatchdog(tsxLoader: string, clusterIp?: { cidr: string; device: string }): Watchdog {
+  return existsSync("/dev/watchdog") ? new DevWatchdog() : new SupervisorWatchdog(tsxLoader, clusterIp);
 }
 
 /** Pids sharing our network namespace, except us and the lab's namespace holder (`sleep infinity`). */

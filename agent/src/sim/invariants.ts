@@ -2,17 +2,20 @@
 // step and every effect (see world.ts: one-ip, one-panel, one-master, agreement, minority-holds,
 // lease, vm-exclusive, vm-epoch, self-fence).
 
-import type { VmId } from '../core/types.ts';
 import type { World } from './world.ts';
 
-/** After faults healed and a quiet period: one master everywhere, IP/panel on it, VMs running. */
-export function livenessProblems(w: World): string[] {
+/**
+ * After faults healed and a quiet period: one master everywhere, IP/panel on it, VMs running.
+ * `firstOnly` stops at the first problem (cheap polling while the cluster settles).
+ */
+export function livenessProblems(w: World, firstOnly = false): string[] {
   const problems: string[] = [];
   const nodes = w.nodes;
   const down = nodes.filter((n) => !n.up || n.core === null);
   if (down.length > 0) problems.push(`nodes not up: ${down.map((n) => `n${n.id}`).join(', ')}`);
   const rings = new Set(nodes.map((n) => n.ringId));
   if (rings.size !== 1 || rings.has(null)) problems.push(`nodes are not in one ring: ${nodes.map((n) => `n${n.id}:r${n.ringId}`).join(' ')}`);
+  if (firstOnly && problems.length > 0) return problems;
 
   const roles = nodes.filter((n) => n.core !== null).map((n) => ({ id: n.id, role: n.core!.role() }));
   const masters = new Set(roles.map((r) => r.role.master));
@@ -29,14 +32,17 @@ export function livenessProblems(w: World): string[] {
 
   // Every VM that should run runs exactly once, on its recorded owner; a VM without an owner
   // is acceptable only if it really fits nowhere.
+  if (firstOnly && problems.length > 0) return problems;
   const usedRam = new Map<number, number>();
-  for (const [vm, o] of w.metadata) {
-    const spec = w.cfg.vms.find((v) => v.id === vm);
-    if (o.node !== null && spec) usedRam.set(o.node, (usedRam.get(o.node) ?? 0) + spec.ramMb);
+  for (const spec of w.cfg.vms) {
+    const o = w.metadata.get(spec.id);
+    if (o !== undefined && o.node !== null) usedRam.set(o.node, (usedRam.get(o.node) ?? 0) + spec.ramMb);
   }
   for (const spec of w.cfg.vms) {
     if (spec.desired === 'stopped') continue;
-    const running = nodes.filter((n) => n.phys.vms.get(spec.id) === 'running').map((n) => n.id);
+    if (firstOnly && problems.length > 0) return problems;
+    const running: number[] = [];
+    for (const n of nodes) if (n.phys.vms.get(spec.id) === 'running') running.push(n.id);
     const owner = w.metadata.get(spec.id)?.node ?? null;
     if (owner === null) {
       const fits = w.clusterConfig.nodes.some((c) => !c.maintenance && (c.ramMb === undefined || c.ramMb - (usedRam.get(c.nodeid) ?? 0) >= spec.ramMb));
@@ -46,10 +52,4 @@ export function livenessProblems(w: World): string[] {
     if (running.length !== 1 || running[0] !== owner) problems.push(`${spec.id} owned by n${owner} runs on [${running.join(',')}]`);
   }
   return problems;
-}
-
-export function vmsRunning(w: World): Map<VmId, number[]> {
-  const m = new Map<VmId, number[]>();
-  for (const n of w.nodes) for (const [vm, st] of n.phys.vms) if (st === 'running') m.set(vm, [...(m.get(vm) ?? []), n.id]);
-  return m;
 }

@@ -8,6 +8,7 @@ import type { NodeCore, Sabotage, CoreOptions } from '../core/node-core.ts';
 import type { CoreAction, CoreEvent, Heartbeat, NodeConfig, NodeId, Settings, VmId, VmSpec } from '../core/types.ts';
 import { describeFault, type Fault } from './faults.ts';
 import { EventHeap, type Scheduled } from './heap.ts';
+import { livenessProblems } from './invariants.ts';
 import type { Prng } from './prng.ts';
 
 export type Range = readonly [number, number];
@@ -70,8 +71,7 @@ export interface Violation {
   message: string;
 }
 
-type Ev = Scheduled &
-  (
+type EvBody =
     | { kind: 'tick'; node: NodeId; gen: number }
     | { kind: 'arrive'; node: NodeId; gen: number; ev: CoreEvent; ring: number; pos: number; majority: boolean }
     | { kind: 'done'; node: NodeId; gen: number; key: string; action: CoreAction; ok: boolean; startedAt: number }
@@ -83,8 +83,10 @@ type Ev = Scheduled &
     | { kind: 'reboot'; node: NodeId; gen: number }
     | { kind: 'config-lands'; version: number; nodes: NodeConfig[] }
     | { kind: 'heal' }
-    | { kind: 'end' }
-  );
+    | { kind: 'settle'; deadline: number; stableMs: number }
+    | { kind: 'end' };
+
+type Ev = Scheduled & EvBody;
 
 interface Ring {
   id: number;
@@ -137,6 +139,8 @@ export interface SimNode {
   watchdogAt: number;
   wdScheduledAt: number;
   stopHang: boolean;
+  lastInventoryAt: number;
+  lastSequenced: number;
 }
 
 export interface WorldConfig {
@@ -177,6 +181,7 @@ export class World {
   private readonly s: Settings;
   private readonly t: SimTiming;
   private vmStartFailChance: number;
+  private slowWriteChance: number;
   /** Per VM: which nodes have it active (starting/running/stopping). */
   private readonly active = new Map<VmId, Set<NodeId>>();
 
@@ -185,6 +190,7 @@ export class World {
     this.s = cfg.settings;
     this.t = cfg.timing;
     this.vmStartFailChance = cfg.timing.vmStartFailChance;
+    this.slowWriteChance = cfg.timing.slowWriteChance;
     this.need = quorumNeed(cfg.nodeCount);
     this.metadata = new Map([...cfg.owners].map(([vm, o]) => [vm, { ...o }]));
     this.clusterConfig = { version: 1, nodes: cfg.nodes.map((n) => ({ ...n })) };
@@ -216,6 +222,8 @@ export class World {
         watchdogAt: Infinity,
         wdScheduledAt: Infinity,
         stopHang: false,
+        lastInventoryAt: 0,
+        lastSequenced: 0,
       });
     }
   }
@@ -227,8 +235,13 @@ export class World {
   // -------------------------------------------------------------------------
   // Scheduling and the main loop
 
-  private schedule(at: number, ev: Omit<Ev, 'at' | 'prio' | 'seq'>, prio = 1): void {
-    this.heap.push({ ...(ev as object), at, prio, seq: this.seq++ } as Ev);
+  private schedule(at: number, ev: EvBody, prio = 1): void {
+    // `ev` is always a fresh literal: stamp it in place instead of copying.
+    const e = ev as Ev;
+    e.at = at;
+    e.prio = prio;
+    e.seq = this.seq++;
+    this.heap.push(e);
   }
 
   scheduleFault(at: number, fault: Fault): void {
@@ -245,6 +258,35 @@ export class World {
 
   endAt(at: number): void {
     this.schedule(at, { kind: 'end' });
+  }
+
+  /**
+   * Liveness: from `from` on, check every 500 ms; stop once the cluster has been converged for
+   * `stableMs`, or report a violation if it is not converged by `deadline`.
+   */
+  settle(from: number, deadline: number, stableMs: number): void {
+    this.schedule(from, { kind: 'settle', deadline, stableMs });
+  }
+
+  convergedSince: number | null = null;
+
+  private onSettle(deadline: number, stableMs: number): void {
+    const problems = livenessProblems(this, this.now < deadline);
+    if (problems.length === 0) {
+      if (this.convergedSince === null) this.convergedSince = this.now;
+      if (this.now - this.convergedSince >= stableMs) {
+        this.log(`converged since ${this.convergedSince}`);
+        this.stopped = true;
+        return;
+      }
+    } else {
+      this.convergedSince = null;
+      if (this.now >= deadline) {
+        this.violate('liveness', problems.join('; '));
+        return;
+      }
+    }
+    this.schedule(this.now + 500, { kind: 'settle', deadline, stableMs });
   }
 
   run(): void {
@@ -294,6 +336,8 @@ export class World {
         return this.onConfigLands(e.version, e.nodes);
       case 'heal':
         return this.heal();
+      case 'settle':
+        return this.onSettle(e.deadline, e.stableMs);
       case 'end':
         this.stopped = true;
         return;
@@ -599,7 +643,7 @@ export class World {
         if (!n.storageUp) {
           lat = this.rand(t.storageErrorMs);
           ok = false;
-        } else lat = this.rng.chance(t.slowWriteChance) ? this.s.storageWriteMaxMs + this.rng.int(1, 2000) : this.rand(t.hbWriteMs);
+        } else lat = this.rng.chance(this.slowWriteChance) ? this.s.storageWriteMaxMs + this.rng.int(1, 2000) : this.rand(t.hbWriteMs);
         break;
       case 'ReadHeartbeats':
         lat = n.storageUp ? this.rand(t.hbReadMs) : this.rand(t.storageErrorMs);
@@ -667,6 +711,11 @@ export class World {
       case 'ReadHeartbeats':
         ok = n.storageUp;
         result = { type: 'storage-read', now: 0, ok, startedAt, heartbeats: ok ? [...this.files.values()] : [], ...(ok ? {} : { error: 'storage unreachable' }) };
+        // The effect layer also re-reads the VM metadata now and then (a file watch in production).
+        if (ok && this.now - n.lastInventoryAt >= 2000) {
+          n.lastInventoryAt = this.now;
+          this.arrive(n, this.inventoryEvent(), -1, 0, false);
+        }
         break;
       case 'ProbeTestIp':
         result = { type: 'test-ip', now: 0, reachable: n.pubUp };
@@ -703,7 +752,10 @@ export class World {
     if (n.ringId === null) return; // not joined to any ring yet: cpg_mcast would fail
     // The effect layer serialises the message; receivers get their own copy.
     const wire: unknown = JSON.parse(JSON.stringify(msg));
-    this.schedule(this.now + this.rand(this.t.cpgMs), { kind: 'sequence', ring: n.ringId, from: n.id, gen: n.gen, msg: wire });
+    // Total order keeps each sender's messages in sending order (FIFO per sender).
+    const at = Math.max(this.now + this.rand(this.t.cpgMs), n.lastSequenced);
+    n.lastSequenced = at;
+    this.schedule(at, { kind: 'sequence', ring: n.ringId, from: n.id, gen: n.gen, msg: wire });
   }
 
   private onSequence(ringId: number, from: NodeId, gen: number, msg: unknown): void {
@@ -735,9 +787,14 @@ export class World {
     return [...groups.values()];
   }
 
+  /** A ring is the same only if the same incarnations are in it (a rebooted node forms a new ring). */
+  private ringKey(comp: NodeId[]): string {
+    return comp.map((id) => `${id}.${this.node(id).gen}`).join(',');
+  }
+
   topologyChanged(): void {
     const comps = this.components();
-    const keys = new Set(comps.map((c) => c.join(',')));
+    const keys = new Set(comps.map((c) => this.ringKey(c)));
     let loss = false;
     for (const ring of this.rings.values()) {
       if (ring.alive && !keys.has(ring.key)) {
@@ -747,7 +804,7 @@ export class World {
       }
     }
     const ringKeys = new Set([...this.rings.values()].map((r) => r.key));
-    const changed = loss || comps.some((c) => !ringKeys.has(c.join(','))) || [...this.rings.values()].some((r) => !r.alive);
+    const changed = loss || comps.some((c) => !ringKeys.has(this.ringKey(c))) || [...this.rings.values()].some((r) => !r.alive);
     if (!changed) return;
     const at = this.now + (loss ? this.t.tokenMs + this.t.consensusMs : this.t.joinMs);
     if (this.reformAt === null || at > this.reformAt) {
@@ -760,7 +817,7 @@ export class World {
     const comps = this.components();
     const keep = new Set<number>();
     for (const comp of comps) {
-      const key = comp.join(',');
+      const key = this.ringKey(comp);
       let ring = [...this.rings.values()].find((r) => r.key === key);
       if (ring !== undefined) {
         ring.alive = true;
@@ -866,6 +923,7 @@ export class World {
   heal(): void {
     this.healed = true;
     this.vmStartFailChance = 0;
+    this.slowWriteChance = 0;
     this.log('HEAL: all links, storage and nodes restored');
     for (const n of this.nodes) {
       n.group = 0;

@@ -1,0 +1,202 @@
+// simulate(): one seeded schedule. Builds a random cluster (nodes, prios, RAM, VMs), runs a fault
+// phase, heals everything, lets the cluster settle, and reports the first invariant violation
+// (safety: checked after every step; liveness: checked at the end).
+
+import { createNodeCore, type CoreOptions, type NodeCore, type Sabotage } from '../core/node-core.ts';
+import { placeVms } from '../core/placement.ts';
+import { resolveSettings, type NodeConfig, type NodeId, type Settings, type VmId, type VmSpec } from '../core/types.ts';
+import { DEFAULT_FAULT_MIX, describeFault, generateFaults, type FaultMix } from './faults.ts';
+import { Prng } from './prng.ts';
+import { DEFAULT_TIMING, World, type SimTiming, type Violation } from './world.ts';
+
+export type Profile = 'default' | 'fast';
+
+export interface SimOptions {
+  seed: number;
+  /** 3..7 is the interesting range. */
+  nodes: number;
+  /** Length of the fault phase in ticks (settings.tickMs each). */
+  steps: number;
+  /** Number of VMs (default 2 per node). */
+  vms?: number;
+  /** 'default' = product defaults and corosync token 1000 ms; 'fast' = scaled-down timeouts. */
+  profile?: Profile;
+  /** Default: chosen from the seed. */
+  failback?: boolean;
+  /** Fault weights, or 'none' for a quiet run. */
+  faults?: Partial<FaultMix> | 'none';
+  /** Mean time between fault families. */
+  faultGapMs?: number;
+  settings?: Partial<Settings>;
+  timing?: Partial<SimTiming>;
+  /** Deliberately broken core, for checking the checker. */
+  sabotage?: Sabotage;
+  trace?: boolean;
+  /** Longest allowed settle time after healing (default: derived from the timeouts). */
+  quietMs?: number;
+  /**
+   * Check liveness (default true): after the heal the cluster must converge (one master with the
+   * IP and panel, every VM running on its owner) within `quietMs` and stay so for `stableMs`.
+   */
+  liveness?: boolean;
+  stableMs?: number;
+  makeCore?: (id: NodeId, settings: Settings, options: CoreOptions) => NodeCore;
+}
+
+export interface SimResult {
+  ok: boolean;
+  violations: Violation[];
+  trace: string[];
+  stats: { events: number; simMs: number; resets: number; faults: number };
+  /** Replays this exact run with a trace. */
+  command: string;
+}
+
+/** Scaled-down timeouts: same ratios that matter, shorter runs. */
+export const FAST_SETTINGS: Partial<Settings> = Object.freeze({
+  tickMs: 100,
+  leaseMs: 600,
+  leaseRenewMs: 150,
+  releaseBudgetMs: 600,
+  leaseMarginMs: 100,
+  fenceTimeoutMs: 1500,
+  storageTimeoutMs: 1500,
+  storageWriteMs: 400,
+  storageReadMs: 400,
+  storageWriteMaxMs: 300,
+  testIpProbeMs: 400,
+  testIpFreshMs: 1200,
+  vmRetryMs: 1000,
+  unstableWindowMs: 60_000,
+  unstableMaxOutageMs: 8_000,
+});
+
+export const FAST_TIMING: Partial<SimTiming> = Object.freeze({
+  tokenMs: 500,
+  consensusMs: 600,
+  joinMs: 200,
+  vmStartMs: [100, 500] as const,
+  vmStopMs: [100, 500] as const,
+  rebootMs: [800, 2000] as const,
+  hangMs: 4000,
+});
+
+export function simulate(opts: SimOptions): SimResult {
+  const profile = opts.profile ?? 'default';
+  const rng = new Prng(opts.seed);
+  const setupRng = rng.fork(1);
+  const faultRng = rng.fork(2);
+  const worldRng = rng.fork(3);
+  const failback = opts.failback ?? setupRng.chance(0.3);
+  const settings = resolveSettings({ ...(profile === 'fast' ? FAST_SETTINGS : {}), failback, ...opts.settings });
+  const timing: SimTiming = { ...DEFAULT_TIMING, ...(profile === 'fast' ? FAST_TIMING : {}), ...opts.timing };
+
+  const nodes = randomNodes(setupRng, opts.nodes);
+  const vms = randomVms(setupRng, opts.vms ?? opts.nodes * 2);
+  const owners = initialOwners(nodes, vms);
+
+  const world = new World({
+    rng: worldRng,
+    nodeCount: opts.nodes,
+    nodes,
+    vms,
+    owners,
+    settings,
+    timing,
+    makeCore: opts.makeCore ?? ((id, s, o) => createNodeCore(id, s, o)),
+    sabotage: opts.sabotage,
+    trace: opts.trace ?? false,
+  });
+  world.log(`cluster: ${nodes.map((n) => `n${n.nodeid}(prio ${n.prio}, ${n.ramMb} MB${n.reserve ? ', reserve' : ''}${n.maintenance ? ', maintenance' : ''})`).join(' ')}; failback ${failback}`);
+  world.log(`VMs: ${vms.map((v) => `${v.id}(${v.ramMb} MB${v.ha ? '' : ', no HA'}${v.storage === 'local' ? ', local' : ''}) @n${owners.get(v.id)?.node}`).join(' ')}`);
+
+  for (const n of nodes) world.bootAt(setupRng.int(0, 400), n.nodeid);
+  const faultEnd = Math.max(1, opts.steps) * settings.tickMs;
+  let faultCount = 0;
+  if (opts.faults !== 'none') {
+    const mix = { ...DEFAULT_FAULT_MIX, ...opts.faults };
+    const schedule = generateFaults(faultRng, opts.nodes, faultEnd, mix, opts.faultGapMs ?? 2500);
+    faultCount = schedule.length;
+    for (const f of schedule) world.scheduleFault(f.at, f.fault);
+    if (opts.trace) for (const f of schedule) world.trace.push(`   plan ${String(f.at).padStart(7)} ${describeFault(f.fault)}`);
+  }
+  const quiet = opts.quietMs ?? quietPeriod(settings, timing);
+  world.healAt(faultEnd);
+  if (opts.liveness === false) world.endAt(faultEnd + quiet);
+  else world.settle(faultEnd + 500, faultEnd + quiet, opts.stableMs ?? 2000);
+  world.run();
+  return {
+    ok: world.violations.length === 0,
+    violations: world.violations,
+    trace: world.trace,
+    stats: { events: world.events, simMs: world.now, resets: world.resets, faults: faultCount },
+    command: replayCommand(opts, profile),
+  };
+}
+
+/** Long enough for the slowest recovery chain after the heal. */
+export function quietPeriod(s: Settings, t: SimTiming): number {
+  return (
+    t.hangMs +
+    2 * (t.tokenMs + t.consensusMs) +
+    t.joinMs +
+    s.leaseMs +
+    s.releaseBudgetMs +
+    s.leaseMarginMs +
+    s.storageTimeoutMs +
+    s.fenceTimeoutMs +
+    2 * s.storageReadMs +
+    t.rebootMs[1] +
+    2 * t.vmStartMs[1] +
+    s.vmRetryMs +
+    2000
+  );
+}
+
+export function replayCommand(opts: SimOptions, profile: Profile): string {
+  const parts = ['node --import tsx agent/src/sim/cli.ts', `--seed ${opts.seed}`, `--nodes ${opts.nodes}`, `--steps ${opts.steps}`, `--profile ${profile}`];
+  if (opts.vms !== undefined) parts.push(`--vms ${opts.vms}`);
+  if (opts.failback !== undefined) parts.push(opts.failback ? '--failback' : '--no-failback');
+  if (opts.sabotage !== undefined) parts.push(`--sabotage ${opts.sabotage}`);
+  if (opts.faults === 'none') parts.push('--no-faults');
+  parts.push('--trace');
+  return parts.join(' ');
+}
+
+// ---------------------------------------------------------------------------
+// Random cluster
+
+function randomNodes(rng: Prng, count: number): NodeConfig[] {
+  const nodes: NodeConfig[] = [];
+  for (let id = 1; id <= count; id++) {
+    nodes.push({ nodeid: id, prio: rng.pick([10, 50, 100, 100, 200]), addr: `10.0.0.${id}`, ramMb: rng.pick([8192, 16384, 16384, 32768]) });
+  }
+  if (rng.chance(0.25)) rng.pick(nodes).reserve = true;
+  if (rng.chance(0.15)) rng.pick(nodes).maintenance = true;
+  return nodes;
+}
+
+function randomVms(rng: Prng, count: number): VmSpec[] {
+  const vms: VmSpec[] = [];
+  for (let i = 1; i <= count; i++) {
+    vms.push({
+      id: `vm${i}`,
+      ramMb: rng.pick([512, 1024, 2048, 4096, 8192]),
+      ha: rng.chance(0.85),
+      storage: rng.chance(0.1) ? 'local' : 'shared',
+      restartPriority: rng.int(0, 3),
+    });
+  }
+  return vms;
+}
+
+function initialOwners(nodes: NodeConfig[], vms: VmSpec[]): Map<VmId, { node: NodeId | null; epoch: number }> {
+  const placed = placeVms(
+    nodes.map((n) => ({ nodeid: n.nodeid, ramMb: n.ramMb, usedRamMb: 0, vmCount: 0, reserve: n.reserve === true, maintenance: n.maintenance === true })),
+    vms.map((v) => ({ id: v.id, ramMb: v.ramMb, restartPriority: v.restartPriority })),
+  );
+  const owners = new Map<VmId, { node: NodeId | null; epoch: number }>();
+  for (const v of vms) owners.set(v.id, { node: null, epoch: 0 });
+  for (const p of placed.placements) owners.set(p.vm, { node: p.node, epoch: 1 });
+  return owners;
+}
