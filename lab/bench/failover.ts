@@ -59,9 +59,9 @@ async function bench(size: number) {
       const newMaster = await until(async () => (await holder(lab)).find((id) => id !== master), 30_000, "new IP holder");
       const tb = Date.now();
       const ok = await http.waitFor((l) => l.type === "http" && String(l.state).startsWith("200") && !String(l.state).includes(`"node":"n${master}"`), 30_000, h0);
-      a.push((q as { t: number }).t - t0);
+      a.push(q.t - t0);
       b.push(tb - t0);
-      c.push((ok as { t: number }).t - t0);
+      c.push(ok.t - t0);
       members.stop();
       http.stop();
       await lab.boot(master);

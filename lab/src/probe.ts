@@ -7,7 +7,7 @@ import { REPO_ROOT, type Lab } from "./lab.ts";
 export const COROSYNC_PROBE = `${REPO_ROOT}/agent/src/corosync/probe.ts`;
 export const HTTP_WATCH = `${REPO_ROOT}/lab/src/http-watch.ts`;
 
-export type ProbeLine = { type: string; [k: string]: unknown };
+export type ProbeLine = { type: string; t: number; [k: string]: unknown };
 
 export class Probe {
   readonly lines: ProbeLine[] = [];
