@@ -1,36 +1,11 @@
 #!/usr/bin/env node
 // corolistener: the HA daemon of a cluster node (`corolistener daemon`) and its inspection CLI (`-l`).
 import { Command } from "commander";
-import { readClusterState, type ClusterSnapshot } from "../corosync/index.ts";
-import { renderNodeList, type NodeListRow } from "./node-list.ts";
+import { readClusterState } from "../corosync/index.ts";
+import { renderNodeList } from "./node-list.ts";
+import { nodeListFromCorosync, nodeListFromView } from "./corolistener-lib.ts";
 import { loadAgentConfig } from "../config.ts";
 import { readLiveStatus } from "../effects/status-file.ts";
-import type { NodeView } from "../core/types.ts";
-
-/** The node list as the running daemon sees it: HA statuses and the elected master. */
-export function nodeListFromView(v: NodeView): NodeListRow[] {
-  return v.nodes.map((n) => ({ id: n.nodeid, ip: n.addr ?? "", status: n.status.replace(/_/g, " "), master: n.isMaster, prio: n.prio }));
-}
-
-/** The node list as corosync alone sees it: joined/left, and the master by prio among quorate members. */
-export function nodeListFromCorosync(s: ClusterSnapshot): NodeListRow[] {
-  const members = new Set(s.members);
-  const candidates = s.quorate ? s.nodes.filter((n) => members.has(n.nodeid)) : [];
-  // Highest prio wins, ties go to the lowest nodeid (the same rule as the HA core's election).
-  const master = candidates.reduce<(typeof candidates)[number] | undefined>(
-    (best, n) => (!best || n.prio > best.prio || (n.prio === best.prio && n.nodeid < best.nodeid) ? n : best),
-    undefined,
-  );
-  return s.nodes
-    .map((n) => ({
-      id: n.nodeid,
-      ip: n.ring0Addr ?? "",
-      status: members.has(n.nodeid) ? "joined" : "left",
-      master: n.nodeid === master?.nodeid,
-      prio: n.prio,
-    }))
-    .sort((a, b) => a.id - b.id);
-}
 
 const program = new Command("corolistener")
   .enablePositionalOptions()
