@@ -1,0 +1,392 @@
+// What PromoteDatabase and FollowDatabase do to the MariaDB servers of the cluster.
+//
+// Invariants this relies on (see lab/src/mariadb.ts for the server config):
+//  - every mariadbd starts read_only=ON with replication stopped; only promote() turns read_only
+//    off, so a returning old primary never takes a write before it has rejoined as a replica;
+//  - every node logs what it applies (log_slave_updates), so any replica can feed the others;
+//  - semi-sync AFTER_SYNC: a commit is acknowledged to the client only once a replica has it in
+//    its relay log. Hence the most advanced replica, by *received* position, has every
+//    acknowledged write, and promotion must never drop a relay log before it is applied.
+import { containsPos, errantGtids, formatGtidPos, gtidText, mostAdvanced, type GtidPos } from "./gtid.ts";
+import { exec, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
+
+export type DbPeer = { nodeid: number; host: string; port?: number; replication: boolean };
+
+export type DbReplicationOptions = {
+  self: number;
+  /** Every configured node, self included (host: the address replicas connect to). */
+  peers: () => DbPeer[];
+  /** A management connection to a node's mariadbd (self: the local socket). */
+  connect: (nodeid: number) => Promise<SqlConn>;
+  /** The account replicas log in to the primary with. */
+  repl: { user: string; password: string };
+  /** The application database (dropped on nodes with replication off). */
+  appDatabase: string;
+  /** How long a lagging new primary may take to catch up before promotion fails. */
+  catchUpTimeoutMs?: number;
+  /** How long a peer may take to answer at all. */
+  reachTimeoutMs?: number;
+  /** How long follow() waits for the master to become writable. */
+  masterWaitMs?: number;
+  log?: (level: "info" | "warn" | "error", msg: string, extra?: object) => void;
+  now?: () => number;
+};
+
+/** A step of a promotion, kept for the incident record. */
+export type Phase = { name: string; at: string; ms: number; ok: boolean; detail?: string };
+
+export type PromotionReport = {
+  primary: number;
+  /** Kill-to-writable is measured by the caller; this is promote() start to read_only=OFF. */
+  writableAfterMs: number;
+  totalMs: number;
+  source: number;
+  position: string;
+  unreachable: number[];
+  problems: string[];
+  phases: Phase[];
+};
+
+export class DbError extends Error {
+  override name = "DbError";
+  constructor(
+    message: string,
+    readonly phases: Phase[] = [],
+  ) {
+    super(message);
+  }
+}
+
+type Reached = { nodeid: number; peer: DbPeer; conn: SqlConn; state: DbNodeState };
+
+export class DbReplication {
+  private readonly o: Required<Omit<DbReplicationOptions, "log" | "now">> & Pick<DbReplicationOptions, "log">;
+  private readonly now: () => number;
+
+  constructor(opts: DbReplicationOptions) {
+    this.o = { catchUpTimeoutMs: 30_000, reachTimeoutMs: 2000, masterWaitMs: 30_000, ...opts };
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  private peer(nodeid: number): DbPeer {
+    const p = this.o.peers().find((x) => x.nodeid === nodeid);
+    if (!p) throw new DbError(`n${nodeid} is not a configured node`);
+    return p;
+  }
+
+  private async reach(nodeid: number): Promise<SqlConn> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.o.reachTimeoutMs} ms`)), this.o.reachTimeoutMs)));
+    const pending = this.o.connect(nodeid);
+    try {
+      return await Promise.race([pending, timeout]);
+    } catch (err) {
+      pending.then((c) => c.end()).catch(() => undefined); // a late connection is closed
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async survey(peer: DbPeer): Promise<Reached> {
+    const conn = await this.reach(peer.nodeid);
+    try {
+      return { nodeid: peer.nodeid, peer, conn, state: await readState(conn) };
+    } catch (err) {
+      await conn.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Waits until `c` has applied `target`, watching for replication errors; null when done. */
+  private async catchUp(c: SqlConn, target: string): Promise<string | null> {
+    const deadline = this.now() + this.o.catchUpTimeoutMs;
+    for (;;) {
+      if (await waitApplied(c, target, 250)) return null;
+      const rep = (await readState(c)).replica;
+      if (rep?.ioErrno) return `replication error ${rep.ioErrno}: ${rep.ioError}`;
+      if (rep?.sqlErrno) return `replication error ${rep.sqlErrno}: ${rep.sqlError}`;
+      if (this.now() >= deadline) return `not done within ${this.o.catchUpTimeoutMs} ms, at ${formatGtidPos((await readState(c)).pos) || "nothing"}`;
+    }
+  }
+
+  /** Makes the local server read-only (used on step-down; every start is read-only anyway). */
+  async demote(): Promise<void> {
+    const c = await this.reach(this.o.self);
+    try {
+      await exec(c, "SET GLOBAL read_only = ON");
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  /** Turns this node's server into the writable primary without losing an acknowledged write. */
+  async promote(): Promise<PromotionReport> {
+    const self = this.o.self;
+    const t0 = this.now();
+    const phases: Phase[] = [];
+    const problems: string[] = [];
+    let mark = t0;
+    const phase = (name: string, ok: boolean, detail?: string) => {
+      const t = this.now();
+      phases.push({ name, at: new Date().toISOString(), ms: Math.round(t - mark), ok, ...(detail ? { detail } : {}) });
+      mark = t;
+    };
+    const fail = (msg: string): never => {
+      phase("failed", false, msg);
+      throw new DbError(`promotion of n${self} failed: ${msg}`, phases);
+    };
+
+    // 1. Survey every node we can reach.
+    const peers = this.o.peers();
+    const results = await Promise.allSettled(peers.map((p) => this.survey(p)));
+    const reached = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const unreachable = peers.filter((_, i) => results[i]!.status === "rejected").map((p) => p.nodeid);
+    try {
+      const selfResult = results[peers.findIndex((p) => p.nodeid === self)];
+      if (!selfResult) fail(`n${self} is not in the node list`);
+      if (selfResult!.status === "rejected") fail(`the local database server does not answer: ${(selfResult!.reason as Error).message}`);
+      const surveyed = new Map(reached.map((r) => [r.nodeid, r.state]));
+      phase("survey", true, `reached ${reached.map((r) => `n${r.nodeid}`).join(",")}${unreachable.length ? `; unreachable ${unreachable.map((n) => `n${n}`).join(",")}` : ""}`);
+
+      // 2. Fence: any other writable server (an old primary that is still up) goes read-only first.
+      const writable = reached.filter((r) => r.nodeid !== self && !r.state.readOnly);
+      for (const r of writable) await exec(r.conn, "SET GLOBAL read_only = ON");
+      if (writable.length) phase("fence", true, `set read_only on ${writable.map((r) => `n${r.nodeid}`).join(",")}`);
+
+      // 3. Freeze what replicas receive, then let each apply its relay log (never dropped unapplied).
+      const replicas = reached.filter((r) => r.state.replica);
+      await Promise.all(replicas.map((r) => exec(r.conn, "STOP SLAVE IO_THREAD")));
+      await Promise.all(reached.map(async (r) => (r.state = await readState(r.conn))));
+      const drained = await Promise.all(
+        replicas.map(async (r) => {
+          const rep = r.state.replica!;
+          if (!rep.sqlRunning) return rep.sqlErrno ? `n${r.nodeid}'s replication stopped with error ${rep.sqlErrno}: ${rep.sqlError}` : null;
+          const ok = await waitApplied(r.conn, formatGtidPos(rep.ioPos), this.o.catchUpTimeoutMs);
+          return ok ? null : `n${r.nodeid} did not apply its relay log within ${this.o.catchUpTimeoutMs} ms`;
+        }),
+      );
+      problems.push(...drained.filter((x): x is string => x !== null));
+      await Promise.all(reached.map(async (r) => (r.state = await readState(r.conn))));
+      phase("drain", true, problems.join("; ") || undefined);
+
+      // 4. Choose the most advanced copy among self and the nodes that hold one.
+      const cands = reached
+        .filter((r) => r.nodeid === self || r.peer.replication || writable.includes(r))
+        .map((r) => ({ nodeid: r.nodeid, pos: receivedPos(r.state) }));
+      const { best, diverged } = mostAdvanced(cands, self);
+      for (const d of diverged) problems.push(`n${d.nodeid} has transactions the most advanced copy (n${best.nodeid}) lacks: ${gtidText(errantGtids(d.pos, best.pos))}`);
+      const selfState = reached.find((r) => r.nodeid === self)!;
+      const target = formatGtidPos(best.pos);
+      // Only reachable copies count. A copy other than the dead primary that does not answer may
+      // be the one that acknowledged the last writes: say so in the incident.
+      const followed = peers.find((p) => p.host === surveyed.get(self)?.replica?.masterHost)?.nodeid;
+      const lostCopies = unreachable.filter((id) => id !== followed && peers.find((p) => p.nodeid === id)?.replication);
+      if (lostCopies.length) {
+        problems.push(`${lostCopies.map((n) => `n${n}`).join(",")} (replication on) did not answer: writes only they acknowledged would be missing from ${target || "this copy"}`);
+      }
+      phase("choose", true, `most advanced: n${best.nodeid} at ${target || "(empty)"}`);
+
+      // 5. Catch up from it when this node is behind.
+      if (diverged.some((d) => d.nodeid === self)) fail(`n${self} has transactions the most advanced copy n${best.nodeid} lacks (${gtidText(errantGtids(selfState.state.pos, best.pos))}); it cannot become primary without losing them or n${best.nodeid}'s`);
+      if (!containsPos(selfState.state.pos, best.pos)) {
+        const source = reached.find((r) => r.nodeid === best.nodeid)!;
+        await this.replicateFrom(selfState, source.peer, { wait: false });
+        const err = await this.catchUp(selfState.conn, target);
+        await exec(selfState.conn, "STOP SLAVE");
+        if (err) fail(`n${self} is behind n${best.nodeid} and could not catch up (${err}; needs ${target}); it stays read-only, no copy was changed`);
+        phase("catch-up", true, `from n${best.nodeid} to ${target}`);
+      }
+
+      // 6. Become the primary.
+      await exec(selfState.conn, "STOP SLAVE");
+      await exec(selfState.conn, "RESET SLAVE ALL");
+      await exec(selfState.conn, "SET GLOBAL rpl_semi_sync_master_enabled = ON");
+      await exec(selfState.conn, "SET GLOBAL read_only = OFF");
+      const writableAfterMs = Math.round(this.now() - t0);
+      phase("writable", true);
+
+      // 7. Repoint the others (or make sure replication-off nodes hold no copy).
+      const others = reached.filter((r) => r.nodeid !== self);
+      const repoint = await Promise.allSettled(
+        others.map(async (r) => {
+          if (!r.peer.replication) return this.dropCopy(r.conn);
+          if (diverged.some((d) => d.nodeid === r.nodeid)) throw new DbError(`n${r.nodeid} diverged; left read-only and not replicating`);
+          r.state = await readState(r.conn);
+          await this.replicateFrom(r, this.peer(self), { wait: true });
+        }),
+      );
+      repoint.forEach((x, i) => x.status === "rejected" && problems.push(`n${others[i]!.nodeid}: ${(x.reason as Error).message}`));
+      phase("repoint", repoint.every((x) => x.status === "fulfilled"), others.map((r, i) => `n${r.nodeid}:${repoint[i]!.status === "fulfilled" ? (r.peer.replication ? "replica" : "no copy") : "failed"}`).join(","));
+
+      const report: PromotionReport = { primary: self, writableAfterMs, totalMs: Math.round(this.now() - t0), source: best.nodeid, position: target, unreachable, problems, phases };
+      this.o.log?.(problems.length ? "warn" : "info", `database promoted on n${self} in ${writableAfterMs} ms`, report);
+      return report;
+    } finally {
+      await Promise.all(reached.map((r) => r.conn.end().catch(() => undefined)));
+    }
+  }
+
+  /** FollowDatabase: replicate from `master` (replication on) or hold no copy (off). */
+  async follow(master: number): Promise<"replicating" | "already" | "no-copy"> {
+    const self = this.o.self;
+    if (master === self) throw new DbError(`n${self} cannot follow itself`);
+    const me = await this.reach(self);
+    try {
+      await exec(me, "SET GLOBAL read_only = ON"); // before anything else
+      if (!this.peer(self).replication) {
+        await this.dropCopy(me);
+        return "no-copy";
+      }
+      const mp = this.peer(master);
+      const state = await readState(me);
+      const rep = state.replica;
+      if (rep && rep.masterHost === mp.host && rep.ioRunning === "Yes" && rep.sqlRunning) return "already";
+      await this.waitWritable(master);
+      await this.replicateFrom({ nodeid: self, peer: this.peer(self), conn: me, state }, mp, { wait: true });
+      return "replicating";
+    } finally {
+      await me.end().catch(() => undefined);
+    }
+  }
+
+  /** A replica follows only a finished primary: one that is writable. */
+  private async waitWritable(master: number) {
+    const deadline = this.now() + this.o.masterWaitMs;
+    let last = "";
+    while (this.now() < deadline) {
+      try {
+        const c = await this.reach(master);
+        try {
+          if (!(await readState(c)).readOnly) return;
+          last = "still read-only (promotion not finished)";
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new DbError(`n${this.o.self} cannot follow n${master}: its database is not a writable primary after ${this.o.masterWaitMs} ms (${last})`);
+  }
+
+  /**
+   * Points `r` at `primary` with GTIDs. Drains its relay log first, refuses errant GTIDs, and
+   * (wait) checks the primary accepted it.
+   */
+  private async replicateFrom(r: Reached, primary: DbPeer, opts: { wait: boolean }) {
+    // The new primary's agent and the replica's own agent may both do this at once: serialise.
+    const [got] = await rows(r.conn, "SELECT GET_LOCK('ha_replication', 30) AS ok", [], 35_000);
+    if (Number(got?.ok) !== 1) throw new DbError(`n${r.nodeid}: another replication change did not finish within 30 s`);
+    try {
+      await this.replicateFromLocked(r, primary, opts);
+    } finally {
+      await rows(r.conn, "SELECT RELEASE_LOCK('ha_replication')").catch(() => undefined);
+    }
+  }
+
+  private async replicateFromLocked(r: Reached, primary: DbPeer, opts: { wait: boolean }) {
+    const c = r.conn;
+    r.state = await readState(c);
+    const cur = r.state.replica;
+    if (opts.wait && cur && cur.masterHost === primary.host && cur.ioRunning === "Yes" && cur.sqlRunning) return; // done meanwhile
+    if (r.state.replica) {
+      await exec(c, "STOP SLAVE IO_THREAD");
+      const st = await readState(c);
+      if (st.replica?.sqlRunning) await waitApplied(c, formatGtidPos(st.replica.ioPos), this.o.catchUpTimeoutMs);
+      await exec(c, "STOP SLAVE");
+      r.state = await readState(c);
+    }
+    if (opts.wait) {
+      // Compare with what the primary has: a replica must never be ahead of it.
+      const pc = await this.reach(primary.nodeid);
+      try {
+        const ps = await readState(pc);
+        const errant = errantGtids(r.state.pos, ps.binlogPos);
+        if (errant.length) throw errantError(r.nodeid, primary.nodeid, gtidText(errant));
+      } finally {
+        await pc.end().catch(() => undefined);
+      }
+    }
+    await exec(c, "SET GLOBAL gtid_slave_pos = ?", [formatGtidPos(r.state.pos)]);
+    await exec(c, "CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1", [
+      primary.host,
+      primary.port ?? 3306,
+      this.o.repl.user,
+      this.o.repl.password,
+    ]);
+    await exec(c, "START SLAVE");
+    if (opts.wait) await this.confirmStarted(r.nodeid, c, primary.nodeid);
+  }
+
+  /** The primary refuses a diverged replica only once it connects: wait for that verdict. */
+  private async confirmStarted(nodeid: number, c: SqlConn, primary: number) {
+    const deadline = this.now() + 10_000;
+    let last = "";
+    while (this.now() < deadline) {
+      const rep = (await readState(c)).replica;
+      if (rep?.ioErrno === 1236) {
+        await exec(c, "STOP SLAVE");
+        throw errantError(nodeid, primary, rep.ioError);
+      }
+      if (rep && rep.sqlErrno) throw new DbError(`n${nodeid} stopped replicating from n${primary}: error ${rep.sqlErrno}: ${rep.sqlError}`);
+      if (rep?.ioRunning === "Yes" && rep.sqlRunning) return;
+      last = rep ? `IO ${rep.ioRunning}${rep.ioError ? ` (${rep.ioError})` : ""}` : "no replica status";
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new DbError(`n${nodeid} could not start replicating from n${primary} within 10 s: ${last}`);
+  }
+
+  /** Replication off: stop, forget the master, and drop the data and binlogs. */
+  private async dropCopy(c: SqlConn) {
+    await exec(c, "SET GLOBAL read_only = ON");
+    await exec(c, "STOP SLAVE");
+    await exec(c, "RESET SLAVE ALL");
+    // Local housekeeping only: nothing of this may reach a binlog another node reads.
+    await exec(c, "SET SESSION sql_log_bin = 0");
+    await exec(c, `DROP DATABASE IF EXISTS \`${this.o.appDatabase.replace(/`/g, "``")}\``);
+    await exec(c, "RESET MASTER");
+    await exec(c, "SET GLOBAL gtid_slave_pos = ''");
+  }
+
+  /** Where each node stands, for `corolistener -l` and the panel. */
+  async status(): Promise<Array<{ nodeid: number; reachable: boolean; readOnly?: boolean; pos?: string; replica?: string; error?: string }>> {
+    return Promise.all(
+      this.o.peers().map(async (p) => {
+        try {
+          const c = await this.reach(p.nodeid);
+          try {
+            const s = await readState(c);
+            const rep = s.replica ? `${s.replica.masterHost} io=${s.replica.ioRunning} sql=${s.replica.sqlRunning ? "Yes" : "No"}${s.replica.ioError || s.replica.sqlError ? ` (${s.replica.ioError || s.replica.sqlError})` : ""}` : undefined;
+            return { nodeid: p.nodeid, reachable: true, readOnly: s.readOnly, pos: formatGtidPos(s.pos), ...(rep ? { replica: rep } : {}) };
+          } finally {
+            await c.end().catch(() => undefined);
+          }
+        } catch (err) {
+          return { nodeid: p.nodeid, reachable: false, error: (err as Error).message };
+        }
+      }),
+    );
+  }
+}
+
+/** What a node has received: applied, plus what sits in its relay log. */
+function receivedPos(s: DbNodeState): GtidPos {
+  if (!s.replica) return s.pos;
+  const merged = new Map(s.pos);
+  for (const g of s.replica.ioPos.values()) {
+    const had = merged.get(g.domain);
+    if (!had || had.seq < g.seq) merged.set(g.domain, g);
+  }
+  return merged;
+}
+
+function errantError(nodeid: number, primary: number, detail: string) {
+  return new DbError(
+    `n${nodeid} has transactions the primary n${primary} does not have (errant GTIDs: ${detail}); it was left read-only and not replicating. Rebuild it: turn its replication off and on again (drops its copy and re-syncs from the primary)`,
+  );
+}
+
+// Re-exported for callers that only need to query.
+export { rows };

@@ -1,0 +1,123 @@
+// migrate() against a real MariaDB, each test on its own throwaway database.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import type mysql from "mysql2/promise";
+import { migrate, migrationStatus } from "../src/migrate.ts";
+import { loadMigrations, sha256, type Migration } from "../src/migrations.ts";
+import { main as cli } from "../src/cli.ts";
+import { rootConn, serverAvailable, tablesOf, target, uniqueDbName, SERVER } from "./helpers.ts";
+
+const skip = await serverAvailable();
+let root: mysql.Connection;
+const made: string[] = [];
+const newDb = () => {
+  const name = uniqueDbName();
+  made.push(name);
+  return name;
+};
+
+before(async () => {
+  if (!skip) root = await rootConn();
+});
+after(async () => {
+  if (skip) return;
+  for (const db of made) await root.query(`DROP DATABASE IF EXISTS \`${db}\``);
+  await root.end();
+});
+
+const files = loadMigrations();
+const extra = (tag: string, statements: string[]): Migration => ({ idx: files.length, tag, checksum: sha256(statements.join(";")), statements });
+const journal = async (db: string) => (await root.query(`SELECT tag, state, done, total FROM \`${db}\`._ha_migrations ORDER BY idx`))[0] as unknown[];
+
+test("migrate creates the schema once, then is a no-op", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  const r1 = await migrate(target(db));
+  assert.deepEqual(r1.applied, ["0000_init"]);
+  assert.deepEqual(await tablesOf(root, db), ["_ha_migrations", "cluster_settings", "incidents", "nodes", "users", "vms"]);
+  assert.deepEqual(await journal(db), [{ tag: "0000_init", state: "applied", done: files[0]!.statements.length, total: files[0]!.statements.length }]);
+  const r2 = await migrate(target(db));
+  assert.deepEqual(r2, { database: db, applied: [], current: "0000_init" });
+  assert.deepEqual(await migrationStatus(target(db)), { database: db, exists: true, current: "0000_init", pending: [] });
+  // No scratch databases are left behind.
+  const [left] = await root.query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '\\_ha\\_rehearse\\_%'");
+  assert.deepEqual(left, []);
+});
+
+test("the schema enforces its rules (argon2id hashes, one settings row, local VMs are not HA)", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  await migrate(target(db));
+  await root.query(`USE \`${db}\``);
+  await assert.rejects(root.query("INSERT INTO users (username, password_hash) VALUES ('a', 'plain')"), /users_argon2id/);
+  await root.query("INSERT INTO users (username, password_hash, role) VALUES ('a', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA', 'admin')");
+  await root.query("INSERT INTO cluster_settings (cluster_ip, cluster_ip_prefix, cluster_ip_device, reserve_nodes) VALUES ('10.0.0.100', 24, 'vmbr0', '[]')");
+  await assert.rejects(root.query("INSERT INTO cluster_settings (id, cluster_ip, cluster_ip_prefix, cluster_ip_device, reserve_nodes) VALUES (2, 'x', 24, 'vmbr0', '[]')"), /cluster_settings_singleton/);
+  await assert.rejects(root.query("INSERT INTO vms (name, ram_mb, vcpus, disk_location, storage, ha) VALUES ('v', 512, 1, '/d', 'local', 1)"), /vms_local_not_ha/);
+  await root.query("INSERT INTO nodes (nodeid, name, address) VALUES (1, 'n1', '10.0.0.11')");
+  await root.query("INSERT INTO vms (name, nodeid, ram_mb, vcpus, disk_location, storage) VALUES ('v', 1, 512, 1, 'rbd:pool/v', 'network')");
+  await root.query("DELETE FROM nodes WHERE nodeid = 1");
+  const [[vm]] = (await root.query("SELECT nodeid FROM vms")) as unknown as [[{ nodeid: number | null }]];
+  assert.equal(vm.nodeid, null, "deleting a node unplaces its VMs");
+});
+
+test("a database with unexpected tables is refused and left untouched", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  await root.query(`CREATE DATABASE \`${db}\``);
+  await root.query(`CREATE TABLE \`${db}\`.wp_posts (id int)`);
+  await assert.rejects(migrate(target(db)), /has tables this product does not expect before any migration: wp_posts; refusing to migrate/);
+  assert.deepEqual(await tablesOf(root, db), ["wp_posts"]);
+  const s = await migrationStatus(target(db));
+  assert.match(s.problem ?? "", /wp_posts/);
+});
+
+test("a migration that fails on the data is caught in rehearsal: nothing changes", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  await migrate(target(db));
+  await root.query(`INSERT INTO \`${db}\`.nodes (nodeid, name, address, prio) VALUES (1, 'n1', 'a1', 10), (2, 'n2', 'a2', 10)`);
+  const bad = extra("0001_unique_prio", ["CREATE TABLE `audit` (id int)", "CREATE UNIQUE INDEX `nodes_prio_uq` ON `nodes` (`prio`)"]);
+  await assert.rejects(migrate(target(db), { migrations: [...files, bad] }), /migration 0001_unique_prio fails at statement 2 of 2 \(Duplicate entry.*found in a rehearsal on a copy, the database .* was not changed/);
+  assert.deepEqual(await tablesOf(root, db), ["_ha_migrations", "cluster_settings", "incidents", "nodes", "users", "vms"]);
+  assert.equal((await journal(db)).length, 1);
+});
+
+test("a migration that fails half-way on the real database is undone", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  await migrate(target(db));
+  const m = extra("0001_more", ["CREATE TABLE `t1` (id int)", "CREATE INDEX `t1_id` ON `t1` (`id`)", "CREATE TABLE `t2` (id int)"]);
+  const failAt = (n: number) => (mig: Migration, i: number) => {
+    if (mig.tag === m.tag && i === n) throw new Error("simulated crash of the statement");
+  };
+  await assert.rejects(migrate(target(db), { migrations: [...files, m], beforeStatement: failAt(2) }), /failed at statement 3 of 3: simulated crash.*2 earlier statement\(s\) were undone, the database .* is as it was/);
+  assert.deepEqual(await tablesOf(root, db), ["_ha_migrations", "cluster_settings", "incidents", "nodes", "users", "vms"]);
+  assert.equal((await journal(db)).length, 1);
+  // And it applies cleanly afterwards.
+  assert.deepEqual((await migrate(target(db), { migrations: [...files, m] })).applied, ["0001_more"]);
+});
+
+test("a half-applied migration that cannot be undone is reported, and the next start refuses", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  await migrate(target(db));
+  const m = extra("0001_drop", ["ALTER TABLE `incidents` DROP COLUMN `vm`", "CREATE TABLE `t3` (id int)"]);
+  await assert.rejects(
+    migrate(target(db), { migrations: [...files, m], beforeStatement: (mig, i) => { if (mig.tag === m.tag && i === 1) throw new Error("disk full"); } }),
+    /failed at statement 2 of 2: disk full; the statements before it could not all be undone.*ALTER TABLE `incidents` DROP COLUMN `vm`/,
+  );
+  await assert.rejects(migrate(target(db), { migrations: [...files, m] }), /migration 0001_drop was interrupted after 1 of 2 statements/);
+});
+
+test("the CLI migrates and reports status", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  const url = `mysql://root@${SERVER.host}:${SERVER.port}/${db}`;
+  const logs: string[] = [];
+  const orig = console.log;
+  console.log = (...a: unknown[]) => void logs.push(a.join(" "));
+  try {
+    assert.equal(await cli(["status", "--url", url]), 0);
+    assert.equal(await cli(["migrate", "--url", url]), 0);
+    assert.equal(await cli(["status", "--url", url, "--json"]), 0);
+  } finally {
+    console.log = orig;
+  }
+  assert.match(logs[0]!, /does not exist yet/);
+  assert.ok(logs.some((l) => /applied 0000_init/.test(l)));
+  assert.deepEqual(JSON.parse(logs.at(-1)!), { database: db, exists: true, current: "0000_init", pending: [] });
+});
