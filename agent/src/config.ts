@@ -1,6 +1,7 @@
 // The agent's settings file, validated at the edge: a bad file stops start-up with a clear message.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { DatabaseConfigSchema } from "./effects/db/effects.ts";
 
 export const AgentConfigSchema = z.object({
   nodeName: z.string().optional(),
@@ -15,6 +16,8 @@ export const AgentConfigSchema = z.object({
   relocatedMarkerFile: z.string().min(1).default("/tmp/.lock.vmmgr.relocated"),
   panelPort: z.number().int().min(1).max(65535).default(1500),
   cpgGroup: z.string().min(1).max(127).default("corolistener"),
+  /** MariaDB replication managed by this agent; absent = this node runs no database. */
+  database: DatabaseConfigSchema.optional(),
   /** HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults. */
   ha: z
     .object({

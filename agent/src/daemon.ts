@@ -15,6 +15,7 @@ import { createWatchdog, type Watchdog } from "./effects/watchdog.ts";
 import { ConfigSync } from "./effects/config-sync.ts";
 import { StatusFile } from "./effects/status-file.ts";
 import { decodeEnvelope, encodeEnvelope } from "./wire.ts";
+import { DbEffects } from "./effects/db/effects.ts";
 
 const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 fileURLToPath(TSX_LOADER); // fail early if the layout is unexpected
@@ -34,6 +35,7 @@ export class Daemon {
   private readonly configSync = new ConfigSync();
   private readonly status: StatusFile;
   private watchdog: Watchdog | null = null;
+  private db: DbEffects | null = null;
   private ipQueue: Promise<unknown> = Promise.resolve(); // IP and panel changes happen in order
   private tick: NodeJS.Timeout | null = null;
 
@@ -77,6 +79,14 @@ export class Daemon {
     this.localNodeId = localNodeId;
     const c = this.config;
     this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log });
+    if (c.database) {
+      this.db = new DbEffects({
+        self: localNodeId,
+        config: c.database,
+        peers: () => nodesFrom(this.client.snapshot()).map((n) => ({ nodeid: n.nodeid, host: n.addr ?? "", replication: n.replication ?? true })),
+        log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
+      });
+    }
     this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now() });
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
@@ -172,11 +182,13 @@ export class Daemon {
       case "DistributeConfig":
         return this.result(a, this.distribute(a.version, a.nodes));
       case "PromoteDatabase":
+        return this.result(a, this.db?.promote(a.reason) ?? Promise.resolve());
       case "FollowDatabase":
+        return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":
       case "StopVm":
       case "SetOwnership":
-        // Database and VM effects arrive with their issues; the core still gets a result.
+        // VM effects arrive with their issue; the core still gets a result.
         return this.result(a, Promise.resolve());
       case "SetNodeStatus":
         return;
@@ -202,6 +214,7 @@ export class Daemon {
     await this.panel?.stop().catch(() => undefined);
     await this.ip?.release().catch(() => undefined);
     this.watchdog?.disarm();
+    await this.db?.stop();
     await this.client.stop();
     this.status.remove();
   }

@@ -5,8 +5,11 @@ import pino from "pino";
 
 export type Logger = pino.Logger;
 
+// Secrets from the agent config never reach the log.
+const redact = { paths: ["config.database.adminPassword", "config.database.replPassword", "*.password"], censor: "[redacted]" };
+
 export function createLogger(file: string | undefined, name = "corolistener"): Logger {
-  if (!file) return pino({ name });
+  if (!file) return pino({ name, redact });
   mkdirSync(dirname(file), { recursive: true });
-  return pino({ name }, pino.destination({ dest: file, sync: true, mkdir: true }));
+  return pino({ name, redact }, pino.destination({ dest: file, sync: true, mkdir: true }));
 }

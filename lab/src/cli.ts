@@ -20,10 +20,11 @@ program
   .description("build the namespaces, start corosync on every node and wait for quorum")
   .option("-n, --nodes <n>", "number of nodes (1-16)", int, 3)
   .option("--no-agents", "do not start corolistener on the nodes")
+  .option("--no-mariadb", "do not run MariaDB on the nodes")
   .option("--token <ms>", "corosync token timeout", int, 1000)
-  .action(async (o: { nodes: number; agents: boolean; token: number }) => {
+  .action(async (o: { nodes: number; agents: boolean; mariadb: boolean; token: number }) => {
     const t0 = Date.now();
-    const lab = await Lab.up({ name: labName(), nodes: o.nodes, agents: o.agents, tokenMs: o.token, teardownOnExit: false });
+    const lab = await Lab.up({ name: labName(), nodes: o.nodes, agents: o.agents, mariadb: o.mariadb, tokenMs: o.token, teardownOnExit: false });
     console.log(`lab ${lab.name}: ${o.nodes} nodes quorate in ${Date.now() - t0} ms`);
     for (const n of lab.topo.nodes) console.log(`  ${n.name}  ${n.ctlAddr}  prio ${n.prio}  netns ${n.ns}`);
     console.log(`cluster IP ${lab.topo.clusterIp} (held by the master), test IP ${lab.topo.testIp}`);

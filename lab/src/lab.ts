@@ -8,6 +8,7 @@ import { buildCorosyncConf, writeCorosyncConf } from "@ha/shared";
 import { labTopology, findNode, partitionRuleset, type LabNode, type LabTopology } from "./topology.ts";
 import { mustRun, run, runSyncQuiet, sleep, type RunResult } from "@ha/shared";
 import { findProcesses, pidsInNetns, spawnDetached, terminate, isAlive, type ProcessKind } from "./processes.ts";
+import { prepareMariadb, waitMariadb, LAB_DB_USERS } from "./mariadb.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const LAB_ROOT = "/var/tmp/ha-lab";
@@ -22,6 +23,8 @@ export type LabOptions = {
   nodes: number;
   agents?: boolean;
   tokenMs?: number;
+  /** Run MariaDB on every node (replication on; the agents manage primary and replicas). */
+  mariadb?: boolean;
   /** Tear the lab down when this process exits (tests); the CLI's `lab up` leaves it running. */
   teardownOnExit?: boolean;
 };
@@ -34,6 +37,7 @@ type LabState = {
   partition: number[][] | null;
   storageCut: number[];
   agents: boolean;
+  mariadb: boolean;
   tokenMs: number;
 };
 
@@ -68,6 +72,7 @@ export class Lab {
       partition: null,
       storageCut: [],
       agents: opts.agents ?? false,
+      mariadb: opts.mariadb ?? false,
       tokenMs: opts.tokenMs ?? 1000,
     });
     mkdirSync(join(stateDir(name), "storage"), { recursive: true });
@@ -79,6 +84,10 @@ export class Lab {
       lab.save();
       await Promise.all(topo.nodes.map((n) => lab.start(n.id, "corosync")));
       await lab.waitQuorate(topo.nodes.map((n) => n.id), 30_000);
+      if (lab.state.mariadb) {
+        await Promise.all(topo.nodes.map((n) => lab.start(n.id, "mariadb")));
+        await Promise.all(topo.nodes.map((n) => waitMariadb(lab, n.id, 60_000)));
+      }
       if (lab.state.agents) await Promise.all(topo.nodes.map((n) => lab.start(n.id, "agent")));
       return lab;
     } catch (err) {
@@ -160,13 +169,20 @@ export class Lab {
       logFile: NODE_AGENT_LOG,
       serviceLockFile: "/tmp/.lock.vmmgr.service",
       relocatedMarkerFile: "/tmp/.lock.vmmgr.relocated",
+      ...(this.state.mariadb ? { database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password } } : {}),
     };
+  }
+
+  /** The pid of the process that holds node `id`'s namespaces. */
+  anchorPid(id: number): number {
+    const anchor = this.state.anchors[id];
+    if (!anchor || !isAlive(anchor)) throw new Error(`node n${id} of lab ${this.name} is not running (its namespace holder is gone)`);
+    return anchor;
   }
 
   /** argv prefix that runs a command inside a node's network + mount + uts namespaces. */
   enterArgs(id: number, cwd = REPO_ROOT): string[] {
-    const anchor = this.state.anchors[id];
-    if (!anchor || !isAlive(anchor)) throw new Error(`node n${id} of lab ${this.name} is not running (its namespace holder is gone)`);
+    const anchor = this.anchorPid(id);
     // Entering a mount namespace resets the working directory to "/", so set it explicitly.
     return ["nsenter", "-t", String(anchor), "-m", "-n", "-u", `--wd=${cwd}`, "--"];
   }
@@ -192,7 +208,7 @@ export class Lab {
     const argv: Record<ProcessKind, string[] | null> = {
       corosync: ["corosync", "-f"],
       agent: [...tsx, join(REPO_ROOT, "agent/src/cli/corolistener.ts"), "daemon", "--config", NODE_AGENT_CONFIG],
-      mariadb: null,
+      mariadb: kind === "mariadb" ? prepareMariadb(this.nodeDir(id), findNode(this.topo, id)) : null,
       panel: null,
       vm: null,
     };
@@ -242,6 +258,10 @@ export class Lab {
     const node = findNode(this.topo, ref);
     for (const port of [node.ctlPort, node.dataPort]) await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", port, "up"]);
     if (this.processes(node.id, "corosync").length === 0) await this.start(node.id, "corosync");
+    if (this.state.mariadb && this.processes(node.id, "mariadb").length === 0) {
+      await this.start(node.id, "mariadb");
+      await waitMariadb(this, node.id, 60_000);
+    }
     if (this.state.agents && this.processes(node.id, "agent").length === 0) await this.start(node.id, "agent");
   }
 

@@ -138,20 +138,15 @@ export type LabLike = {
   topo: { nodes: LabNode[] };
   nodeDir(id: number): string;
   enterArgs(id: number, cwd?: string): string[];
+  anchorPid(id: number): number;
 };
-
-/** The pid of the process holding a node's namespaces (from the nsenter argv the lab builds). */
-export function anchorPid(lab: LabLike, id: number): number {
-  const argv = lab.enterArgs(id);
-  return Number(argv[argv.indexOf("-t") + 1]);
-}
 
 /**
  * The node's socket as seen from the root namespace. A unix socket is reached by path, and
  * /proc/<pid>/root is the node's mount namespace: tests talk to every node without entering it.
  */
 export function hostSocketPath(lab: LabLike, id: number): string {
-  return `/proc/${anchorPid(lab, id)}/root${NODE_MYSQL_SOCKET}`;
+  return `/proc/${lab.anchorPid(id)}/root${NODE_MYSQL_SOCKET}`;
 }
 
 function node(lab: LabLike, id: number): LabNode {
