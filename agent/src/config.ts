@@ -18,6 +18,14 @@ export const AgentConfigSchema = z.object({
   cpgGroup: z.string().min(1).max(127).default("corolistener"),
   /** MariaDB replication managed by this agent; absent = this node runs no database. */
   database: DatabaseConfigSchema.optional(),
+  /** The hypervisor driver; absent = this node runs no VMs. Options: agent/src/effects/vm/README.md. */
+  vm: z
+    .object({
+      driver: z.enum(["libvirt", "process"]),
+      stopTimeoutMs: z.number().int().positive().default(3000),
+      options: z.record(z.string(), z.unknown()).default({}),
+    })
+    .optional(),
   /** HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults. */
   ha: z
     .object({

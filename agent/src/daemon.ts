@@ -16,6 +16,8 @@ import { ConfigSync } from "./effects/config-sync.ts";
 import { StatusFile } from "./effects/status-file.ts";
 import { decodeEnvelope, encodeEnvelope } from "./wire.ts";
 import { DbEffects } from "./effects/db/effects.ts";
+import { ClusterMetadata } from "./effects/cluster-metadata.ts";
+import { createVmDriver, type VmDriver, type VmDriverConfig } from "./effects/vm/index.ts";
 
 const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 fileURLToPath(TSX_LOADER); // fail early if the layout is unexpected
@@ -36,6 +38,10 @@ export class Daemon {
   private readonly status: StatusFile;
   private watchdog: Watchdog | null = null;
   private db: DbEffects | null = null;
+  private readonly vms: VmDriver | null;
+  private readonly metadata: ClusterMetadata | null;
+  private lastInventory = "";
+  private lastLocalVms = "";
   private ipQueue: Promise<unknown> = Promise.resolve(); // IP and panel changes happen in order
   private tick: NodeJS.Timeout | null = null;
 
@@ -47,6 +53,8 @@ export class Daemon {
     this.ip = config.clusterIp ? new ClusterIp({ ip: config.clusterIp, prefix: config.clusterIpPrefix, device: config.clusterIpDevice }) : null;
     this.heartbeat = config.storageDir ? new StorageHeartbeat(config.storageDir) : null;
     this.status = new StatusFile(config.statusFile);
+    this.metadata = config.storageDir ? new ClusterMetadata(config.storageDir) : null;
+    this.vms = config.vm ? createVmDriver({ driver: config.vm.driver, ...config.vm.options } as VmDriverConfig) : null;
   }
 
   async start() {
@@ -90,10 +98,51 @@ export class Daemon {
     this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now() });
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
-    const t = now();
-    this.feed({ type: "vm-inventory", now: t, vms: [], owners: [] });
-    this.feed({ type: "local-vms", now: t, running: [] });
     this.tick = setInterval(() => this.feed({ type: "tick", now: now() }), 100);
+    void this.pollVms();
+  }
+
+  /** Every second: VM definitions and owners from the shared storage, and what runs here. */
+  private async pollVms() {
+    while (this.tick) {
+      try {
+        const inv = this.metadata ? await this.metadata.read() : { vms: [], owners: [], invalid: [] };
+        const key = JSON.stringify([inv.vms, inv.owners]);
+        if (key !== this.lastInventory) {
+          this.lastInventory = key;
+          if (inv.invalid.length) this.log.warn({ invalid: inv.invalid }, "ignored malformed cluster metadata files");
+          this.feed({ type: "vm-inventory", now: now(), vms: inv.vms, owners: inv.owners });
+        }
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "cannot read VM inventory from the shared storage");
+      }
+      await this.reportLocalVms();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  private async reportLocalVms() {
+    const running = this.vms ? (await this.vms.list().catch(() => [])).filter((v) => v.state === "running").map((v) => v.name).sort() : [];
+    const key = running.join(",");
+    if (key === this.lastLocalVms) return;
+    this.lastLocalVms = key;
+    this.feed({ type: "local-vms", now: now(), running });
+  }
+
+  private async startVm(vm: string, epoch: number) {
+    if (!this.vms || !this.metadata) throw new Error(`vm ${vm}: this node has no VM driver or shared storage`);
+    await this.metadata.assertOwned(vm, this.localNodeId, epoch);
+    const def = (await this.metadata.read()).definitions.get(vm);
+    if (!def) throw new Error(`vm ${vm}: no definition on the shared storage`);
+    await this.vms.define(def);
+    await this.vms.start(vm);
+    await this.reportLocalVms();
+  }
+
+  private async stopVm(vm: string, force: boolean) {
+    if (!this.vms) return;
+    await this.vms.stop(vm, { timeoutMs: this.config.vm?.stopTimeoutMs ?? 3000, force });
+    await this.reportLocalVms();
   }
 
   private onMessage(from: number, data: Buffer) {
@@ -186,10 +235,11 @@ export class Daemon {
       case "FollowDatabase":
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":
+        return this.result(a, this.startVm(a.vm, a.epoch));
       case "StopVm":
+        return this.result(a, this.stopVm(a.vm, a.force ?? false));
       case "SetOwnership":
-        // VM effects arrive with their issue; the core still gets a result.
-        return this.result(a, Promise.resolve());
+        return this.result(a, this.metadata?.setOwner({ vm: a.vm, node: a.node, epoch: a.epoch }) ?? Promise.reject(new Error("no shared storage configured")));
       case "SetNodeStatus":
         return;
     }

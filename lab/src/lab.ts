@@ -169,6 +169,8 @@ export class Lab {
       logFile: NODE_AGENT_LOG,
       serviceLockFile: "/tmp/.lock.vmmgr.service",
       relocatedMarkerFile: "/tmp/.lock.vmmgr.relocated",
+      // VMs are processes here, with a made-up capacity so placement has RAM limits to respect.
+      vm: { driver: "process", stopTimeoutMs: 2000, options: { capacity: { ramMb: 4096, vcpus: 4 } } },
       ...(this.state.mariadb ? { database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password } } : {}),
     };
   }
@@ -250,7 +252,11 @@ export class Lab {
       }
     }
     for (const port of [node.ctlPort, node.dataPort]) await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", port, "down"]);
-    await run("ip", ["-n", node.ns, "addr", "del", `${this.topo.clusterIp}/${this.topo.ctlPrefix}`, "dev", "vmbr0"]);
+    // Addresses die with the machine: the cluster IP and any VM address it carried.
+    const addrs = await run("ip", ["-n", node.ns, "-o", "-4", "addr", "show", "dev", "vmbr0"]);
+    for (const m of addrs.stdout.matchAll(/inet (\S+)/g)) {
+      if (m[1] !== `${node.ctlAddr}/${this.topo.ctlPrefix}`) await run("ip", ["-n", node.ns, "addr", "del", m[1]!, "dev", "vmbr0"]);
+    }
   }
 
   /** Powers a crashed node back on: links up, corosync and (if the lab runs them) the agent started. */

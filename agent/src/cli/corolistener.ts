@@ -47,6 +47,28 @@ program
     await runDaemon(o.config);
   });
 
+const vm = program.command("vm").description("VM definitions in the cluster metadata (shared storage)");
+vm.command("define <name>")
+  .description("define (or redefine) a VM; the master places and starts it")
+  .requiredOption("--ram <mb>", "RAM in MB", Number)
+  .option("--vcpus <n>", "virtual CPUs", Number, 1)
+  .requiredOption("--disk <kind:path>", "disk, e.g. network:/run/ha-storage/vms/web1.disk or local:/var/lib/vm/x.img")
+  .option("--ip <address>", "the VM's own address (process driver)")
+  .option("--ha", "restart it elsewhere when its node fails", false)
+  .option("--restart-priority <n>", "higher restarts first", Number, 0)
+  .option("-c, --config <file>", "agent settings (JSON), for the shared storage path")
+  .action(async (name: string, o: { ram: number; vcpus: number; disk: string; ip?: string; ha: boolean; restartPriority: number; config?: string }) => {
+    const { ClusterMetadata } = await import("../effects/cluster-metadata.ts");
+    const storageDir = loadAgentConfig(o.config).storageDir;
+    if (!storageDir) throw new Error("no storageDir in the agent config: VM metadata lives on the shared storage");
+    const [kind, ...path] = o.disk.split(":");
+    await new ClusterMetadata(storageDir).defineVm({
+      definition: { name, ramMb: o.ram, vcpus: o.vcpus, disk: { kind: kind as "network" | "local", path: path.join(":") }, ip: o.ip, ha: o.ha },
+      restartPriority: o.restartPriority,
+    });
+    process.stdout.write(`defined ${name}\n`);
+  });
+
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`corolistener: ${err.message}\n`);
   process.exit(1);

@@ -42,7 +42,7 @@ export interface WatchdogInput {
   lastGoodWriteStart: number | null;
   /** Since when we must self-fence (quorum or storage lost); null = not fencing. */
   fencedSince: number | null;
-  settings: Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'fenceTimeoutMs' | 'storageTimeoutMs' | 'storageWriteMaxMs'>;
+  settings: Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'leaseMarginMs' | 'fenceTimeoutMs' | 'storageTimeoutMs' | 'storageWriteMaxMs'>;
 }
 
 /**
@@ -50,7 +50,8 @@ export interface WatchdogInput {
  * other nodes rely on:
  *  - agent liveness: a hung agent is reset after fenceTimeoutMs;
  *  - IP lease: a holder is gone by lastRenewal + leaseMs + releaseBudgetMs (new masters wait
- *    that plus leaseMarginMs after the renewal they saw);
+ *    that plus leaseMarginMs after the renewal they saw); a freshly started agent, which may
+ *    inherit an address from its crashed predecessor, must have released it within leaseMarginMs;
  *  - storage: with VMs, gone by lastGoodWriteStart + storage + fence - writeMax (readers relocate
  *    after seeing the heartbeat unchanged for storage + fence);
  *  - self-fence: with VMs while fenced, gone by fencedSince + fenceTimeoutMs.
@@ -60,7 +61,9 @@ export function watchdogDeadline(i: WatchdogInput): { deadline: number; reason: 
   let deadline = i.now + s.fenceTimeoutMs;
   let reason = 'agent liveness';
   if (i.mayHoldIpOrPanel) {
-    const t = (i.lastRenewalSentAt ?? i.startedAt - s.leaseMs) + s.leaseMs + s.releaseBudgetMs;
+    // Without a renewal of our own (fresh start) we may be a restarted agent of a master whose
+    // old watchdog deadline is just about to pass: only the margin is left for the startup release.
+    const t = i.lastRenewalSentAt === null ? i.startedAt + s.leaseMarginMs : i.lastRenewalSentAt + s.leaseMs + s.releaseBudgetMs;
     if (t < deadline) [deadline, reason] = [t, 'cluster IP / panel not released within releaseBudgetMs after the lease expired'];
   }
   if (i.mayHaveVms) {

@@ -95,6 +95,7 @@ function parse(raw: unknown): CpgMessage {
         nodeCount: int(m['nodeCount'], 'nodeCount', 1),
         failback: bool(m['failback'], 'failback'),
         msSinceRenewal: int(m['msSinceRenewal'], 'msSinceRenewal'),
+        renewedBy: nodeOrNull(m['renewedBy'], 'renewedBy'),
         owners: owners(m['owners'], 'owners'),
       };
     case 'renew':

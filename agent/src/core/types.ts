@@ -19,7 +19,10 @@ export interface Settings {
    * watchdog resets the node at lastRenewal + leaseMs + releaseBudgetMs otherwise.
    */
   releaseBudgetMs: number;
-  /** Extra slack a new master adds on top of leaseMs + releaseBudgetMs (tick and watchdog precision). */
+  /**
+   * Extra slack a new master adds on top of leaseMs + releaseBudgetMs. Also the time a freshly
+   * started agent has to release an address/panel left over by a crashed predecessor.
+   */
   leaseMarginMs: number;
   /** A node that must self-fence (stop its VMs) has this long before it resets itself. */
   fenceTimeoutMs: number;
@@ -84,7 +87,7 @@ export function settingsProblems(s: Settings): string[] {
   const p: string[] = [];
   if (!(s.leaseRenewMs > 0 && s.leaseRenewMs * 2 <= s.leaseMs)) p.push(`leaseRenewMs ${s.leaseRenewMs} must be > 0 and <= leaseMs/2 (${s.leaseMs / 2})`);
   if (!(s.releaseBudgetMs >= 2 * s.tickMs)) p.push(`releaseBudgetMs ${s.releaseBudgetMs} must be >= 2*tickMs (${2 * s.tickMs}): a tick to notice plus the release itself`);
-  if (!(s.leaseMarginMs >= 0)) p.push('leaseMarginMs must be >= 0');
+  if (!(s.leaseMarginMs >= s.tickMs)) p.push(`leaseMarginMs ${s.leaseMarginMs} must be >= tickMs ${s.tickMs}`);
   if (!(s.storageWriteMs < s.storageTimeoutMs)) p.push(`storageWriteMs ${s.storageWriteMs} must be < storageTimeoutMs ${s.storageTimeoutMs}`);
   if (!(s.storageWriteMaxMs < s.fenceTimeoutMs)) p.push(`storageWriteMaxMs ${s.storageWriteMaxMs} must be < fenceTimeoutMs ${s.fenceTimeoutMs}`);
   if (!(s.fenceTimeoutMs > s.tickMs)) p.push(`fenceTimeoutMs must be > tickMs`);
@@ -176,8 +179,10 @@ export type CpgMessage =
       configVersion: number;
       nodeCount: number;
       failback: boolean;
-      /** Time since the sender last saw a lease renewal (or since it started). */
+      /** Time since the sender last saw a lease renewal (or since it started, if renewedBy is null). */
       msSinceRenewal: number;
+      /** Whose renewal that was (null: none seen since the sender started). */
+      renewedBy: NodeId | null;
       owners: OwnerTriple[];
     }
   /** Master lease renewal; its delivery back to the master proves the ring works. */
@@ -243,9 +248,13 @@ export type CoreAction =
   | Act<'StopPanel'>
   | Act<'PromoteDatabase'>
   | Act<'FollowDatabase', { master: NodeId }>
-  /** `epoch` is a fencing token: the driver may refuse if metadata holds a newer epoch. */
-  | Act<'StartVm', { vm: VmId; epoch: number }>
-  | Act<'StopVm', { vm: VmId; force?: boolean }>
+  /**
+   * `epoch` is a fencing token: the driver may refuse if metadata holds a newer epoch.
+   * `opId` identifies the operation; echo the action back in `action-result` (only the result
+   * of the latest operation on a VM changes what the core believes).
+   */
+  | Act<'StartVm', { vm: VmId; epoch: number; opId: number }>
+  | Act<'StopVm', { vm: VmId; force?: boolean; opId: number }>
   /** Reset this node now (the watchdog would do it anyway). */
   | Act<'Fence'>
   | Act<'DistributeConfig', { version: number; nodes: NodeConfig[] }>

@@ -1,14 +1,23 @@
 // Command line for the simulator.
 //   node --import tsx agent/src/sim/cli.ts --seed 1234 --nodes 5 --steps 400 --trace
-//   node --import tsx agent/src/sim/cli.ts --seed 1 --runs 2000            (seeds 1..2000, 3-7 nodes)
+//   node --import tsx agent/src/sim/cli.ts --seed 1 --runs 2000            (seeds 1..2000, 3-7 nodes, all cores)
 
 import type { Sabotage } from '../core/node-core.ts';
+import { runBatch } from './batch.ts';
 import { simulate, type Profile, type SimOptions } from './simulate.ts';
 
-function parse(argv: string[]): { opts: SimOptions; runs: number; fixedNodes: boolean } {
+interface CliArgs {
+  opts: SimOptions;
+  runs: number;
+  threads: number | undefined;
+  fixed: Partial<SimOptions>;
+}
+
+function parse(argv: string[]): CliArgs {
   const opts: SimOptions = { seed: 1, nodes: 5, steps: 300 };
+  const fixed: Partial<SimOptions> = {};
   let runs = 1;
-  let fixedNodes = false;
+  let threads: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -21,29 +30,28 @@ function parse(argv: string[]): { opts: SimOptions; runs: number; fixedNodes: bo
         opts.seed = Number(val());
         break;
       case '--nodes':
-        opts.nodes = Number(val());
-        fixedNodes = true;
+        opts.nodes = fixed.nodes = Number(val());
         break;
       case '--steps':
         opts.steps = Number(val());
         break;
       case '--vms':
-        opts.vms = Number(val());
+        opts.vms = fixed.vms = Number(val());
         break;
       case '--profile':
-        opts.profile = val() as Profile;
+        opts.profile = fixed.profile = val() as Profile;
         break;
       case '--failback':
-        opts.failback = true;
+        opts.failback = fixed.failback = true;
         break;
       case '--no-failback':
-        opts.failback = false;
+        opts.failback = fixed.failback = false;
         break;
       case '--sabotage':
-        opts.sabotage = val() as Sabotage;
+        opts.sabotage = fixed.sabotage = val() as Sabotage;
         break;
       case '--no-faults':
-        opts.faults = 'none';
+        opts.faults = fixed.faults = 'none';
         break;
       case '--trace':
         opts.trace = true;
@@ -51,19 +59,25 @@ function parse(argv: string[]): { opts: SimOptions; runs: number; fixedNodes: bo
       case '--runs':
         runs = Number(val());
         break;
+      case '--threads':
+        threads = Number(val());
+        break;
       case '--help':
-        console.log('usage: cli.ts [--seed N] [--nodes N] [--steps N] [--vms N] [--profile default|fast] [--failback|--no-failback] [--sabotage KIND] [--no-faults] [--trace] [--runs N]');
+        console.log(
+          'usage: cli.ts [--seed N] [--nodes N] [--steps N] [--vms N] [--profile default|fast] [--failback|--no-failback]\n' +
+            '              [--sabotage KIND] [--no-faults] [--trace] [--runs N [--threads N]]',
+        );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough
       default:
         throw new Error(`unknown option ${a}`);
     }
   }
-  return { opts, runs, fixedNodes };
+  return { opts, runs, threads, fixed };
 }
 
-function main(): void {
-  const { opts, runs, fixedNodes } = parse(process.argv.slice(2));
+async function main(): Promise<void> {
+  const { opts, runs, threads, fixed } = parse(process.argv.slice(2));
   if (runs === 1) {
     const r = simulate(opts);
     if (opts.trace) for (const line of r.trace) console.log(line);
@@ -73,22 +87,13 @@ function main(): void {
     process.exitCode = r.ok ? 0 : 1;
     return;
   }
-  const started = performance.now();
-  let failed = 0;
-  let events = 0;
-  for (let k = 0; k < runs; k++) {
-    const seed = opts.seed + k;
-    const nodes = fixedNodes ? opts.nodes : 3 + (seed % 5);
-    const r = simulate({ ...opts, seed, nodes, trace: false });
-    events += r.stats.events;
-    if (!r.ok) {
-      failed++;
-      console.log(`FAIL seed ${seed}: ${r.violations.map((v) => `${v.invariant}: ${v.message}`).join('; ')}\n  replay: ${r.command}`);
-    }
-  }
-  const secs = (performance.now() - started) / 1000;
-  console.log(`${runs - failed}/${runs} schedules ok in ${secs.toFixed(1)} s (${(runs / secs).toFixed(0)} schedules/s, ${(events / secs / 1000).toFixed(0)}k steps/s)`);
-  process.exitCode = failed === 0 ? 0 : 1;
+  // Many seeds: 3-7 nodes and both timing profiles by seed, unless fixed on the command line.
+  const r = await runBatch({ firstSeed: opts.seed, count: runs, steps: opts.steps, defaultProfileEvery: 5, base: fixed }, threads);
+  for (const f of r.failures) console.log(`FAIL seed ${f.seed} (${f.nodes} nodes) ${f.invariant}: ${f.message}\n  replay: ${f.command}`);
+  const secs = r.wallMs / 1000;
+  console.log(`coverage: ${Object.entries(r.coverage).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(`${r.schedules - r.failures.length}/${r.schedules} schedules ok in ${secs.toFixed(1)} s (${(r.schedules / secs).toFixed(0)} schedules/s, ${(r.events / secs / 1000).toFixed(0)}k steps/s)`);
+  process.exitCode = r.failures.length === 0 ? 0 : 1;
 }
 
-main();
+await main();

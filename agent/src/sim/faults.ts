@@ -1,8 +1,9 @@
-// Random fault schedules. Generated up front from the seed, so a schedule is a pure function of
-// (seed, nodes, steps, mix) and can be replayed and printed.
+// Faults: random schedules (generated up front from the seed, so a schedule is a pure function of
+// (seed, nodes, steps, mix) and can be replayed and printed), and how each one is applied.
 
-import type { Prng } from './prng.ts';
 import type { NodeId } from '../core/types.ts';
+import type { Prng } from './prng.ts';
+import type { World } from './world.ts';
 
 export type Fault =
   /** Split the control network: group index per node (index 0 = n1). */
@@ -26,7 +27,9 @@ export type Fault =
   /** Admin election request entered on this node. */
   | { kind: 'elect'; node: NodeId }
   /** The next VM stop on this node hangs for a long time. */
-  | { kind: 'stop-hang'; node: NodeId };
+  | { kind: 'stop-hang'; node: NodeId }
+  /** The agent process dies (VMs, addresses and corosync stay) and restarts after `ms`. */
+  | { kind: 'agent-crash'; node: NodeId; ms: number };
 
 export type FaultKind = Fault['kind'];
 
@@ -45,6 +48,7 @@ export interface FaultMix {
   maintenance: number;
   elect: number;
   stopHang: number;
+  agentCrash: number;
 }
 
 export const DEFAULT_FAULT_MIX: Readonly<FaultMix> = Object.freeze({
@@ -61,6 +65,7 @@ export const DEFAULT_FAULT_MIX: Readonly<FaultMix> = Object.freeze({
   maintenance: 1,
   elect: 1,
   stopHang: 1,
+  agentCrash: 2,
 });
 
 export interface ScheduledFault {
@@ -81,6 +86,8 @@ export function describeFault(f: Fault): string {
     case 'pause':
     case 'freeze':
       return `${f.kind} n${f.node} for ${f.ms} ms`;
+    case 'agent-crash':
+      return `agent crash n${f.node}, restart after ${f.ms} ms`;
     case 'prio':
       return `prio n${f.node} = ${f.prio}`;
     case 'maintenance':
@@ -165,8 +172,76 @@ export function generateFaults(rng: Prng, nodeCount: number, durationMs: number,
       case 'stopHang':
         add(t, { kind: 'stop-hang', node: n });
         break;
+      case 'agentCrash':
+        add(t, { kind: 'agent-crash', node: n, ms: rng.chance(0.5) ? rng.int(50, 1_500) : rng.int(1_500, 8_000) });
+        break;
     }
     t += rng.int(Math.round(meanGapMs / 3), Math.round((meanGapMs * 5) / 3));
   }
   return out.sort((a, b) => a.at - b.at);
+}
+
+/** Apply one fault to the world. */
+export function applyFault(w: World, f: Fault): void {
+  w.log(`FAULT ${describeFault(f)}`);
+  switch (f.kind) {
+    case 'partition':
+      f.groups.forEach((g, i) => {
+        const n = w.nodes[i];
+        if (n) n.group = g;
+      });
+      return w.corosync.topologyChanged();
+    case 'heal-partition':
+      for (const n of w.nodes) n.group = 0;
+      return w.corosync.topologyChanged();
+    case 'ctrl':
+      w.node(f.node).ctrlUp = f.up;
+      return w.corosync.topologyChanged();
+    case 'pub':
+      w.node(f.node).pubUp = f.up;
+      return;
+    case 'storage':
+      w.node(f.node).storageUp = f.up;
+      return;
+    case 'crash':
+      return w.reset(w.node(f.node), 'power loss', false);
+    case 'boot': {
+      const n = w.node(f.node);
+      if (!n.up && !n.autoReboot) w.boot(n);
+      return;
+    }
+    case 'pause': {
+      const n = w.node(f.node);
+      if (!n.agentUp || n.agentPaused) return;
+      n.agentPaused = true;
+      w.schedule(w.now + f.ms, { kind: 'resume-agent', node: n.id, agentGen: n.agentGen });
+      return;
+    }
+    case 'freeze': {
+      const n = w.node(f.node);
+      if (!n.up || n.frozen) return;
+      n.frozen = true;
+      w.corosync.topologyChanged();
+      w.schedule(w.now + f.ms, { kind: 'resume', node: n.id, gen: n.gen, what: 'freeze' });
+      return;
+    }
+    case 'prio':
+    case 'maintenance': {
+      w.desiredNodes = w.desiredNodes.map((x) => (x.nodeid !== f.node ? x : f.kind === 'prio' ? { ...x, prio: f.prio } : { ...x, maintenance: f.on }));
+      for (const n of w.nodes) {
+        if (n.agentUp) w.arrive(n, { type: 'desired-config', now: 0, nodes: w.desiredNodes.map((x) => ({ ...x })) }, -1, 0, false, w.rng.int(0, 20));
+      }
+      return;
+    }
+    case 'elect': {
+      const n = w.node(f.node);
+      if (n.agentUp) w.arrive(n, { type: 'admin', now: 0, request: { kind: 'elect' } }, -1, 0, false);
+      return;
+    }
+    case 'stop-hang':
+      w.node(f.node).stopHang = true;
+      return;
+    case 'agent-crash':
+      return w.crashAgent(w.node(f.node), f.ms);
+  }
 }

@@ -47,7 +47,7 @@ export interface SimResult {
   ok: boolean;
   violations: Violation[];
   trace: string[];
-  stats: { events: number; simMs: number; resets: number; faults: number };
+  stats: { events: number; simMs: number; resets: number; faults: number; coverage: Record<string, number> };
   /** Replays this exact run with a trace. */
   command: string;
 }
@@ -129,7 +129,7 @@ export function simulate(opts: SimOptions): SimResult {
     ok: world.violations.length === 0,
     violations: world.violations,
     trace: world.trace,
-    stats: { events: world.events, simMs: world.now, resets: world.resets, faults: faultCount },
+    stats: { events: world.events, simMs: world.now, resets: world.resets, faults: faultCount, coverage: world.coverage },
     command: replayCommand(opts, profile),
   };
 }

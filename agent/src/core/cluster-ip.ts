@@ -1,0 +1,220 @@
+// The master's resources (cluster IP, panel, database role) and the lease that guards them.
+//
+// - The master multicasts `renew` every leaseRenewMs; its lease runs from the send time of its
+//   last renewal delivered back to it in a majority view. Expired lease -> release at once.
+// - Every node keeps "evidence": for each possible other holder, when it is certainly gone
+//   (renewal seen + leaseMs + releaseBudgetMs + leaseMarginMs). A new master assigns the IP
+//   only after all of that, unless the old holder confirms its release (`released`).
+
+import type { CoreContext } from './context.ts';
+import { holderGoneAt, ipSafeAt, leaseAgeMs, leaseFresh } from './lease.ts';
+import type { HelloMsg } from './replicated.ts';
+import type { CoreAction, DecisionKind, NodeId, SelfStatus } from './types.ts';
+
+/** What the role needs to know about the node itself. */
+export interface LocalFacts {
+  readonly quorate: boolean | null;
+  readonly selfStatus: SelfStatus;
+  readonly selfReason: string;
+  quorumLostReason(): string;
+}
+
+export class ClusterIpRole {
+  // Lease
+  lastRenewalSentAt: number | null = null;
+  private renewalTerm = -1;
+  private lastRenewSent = -Infinity;
+  private lastRenewalSeenAt: number | null = null;
+  private lastRenewalBy: NodeId = 0;
+  /** Possible other holders (0 = unknown holder) -> when they are certainly gone. */
+  readonly evidence = new Map<NodeId, number>();
+
+  // What we asked for, and what may still be held until a release is confirmed.
+  wantIp = false;
+  wantPanel = false;
+  private ipMaybeHeld = true;
+  private panelMaybeHeld = true;
+  /** IP / panel actions emitted and not yet answered: only the last answer tells the state. */
+  private ipOps = 0;
+  private panelOps = 0;
+  private ranPanelBefore = false;
+  private owedReleased = false;
+  private acquireRetryAt = 0;
+  private dbPrimary = false;
+  private dbFollowing: NodeId | null = null;
+  /** The master as last decided by the ordered stream (to notice our own demotion). */
+  private decidedMaster: NodeId | null = null;
+
+  constructor(private readonly ctx: CoreContext) {}
+
+  get mayHoldSomething(): boolean {
+    return this.ipMaybeHeld || this.panelMaybeHeld;
+  }
+
+  leaseFresh(): boolean {
+    return leaseFresh(this.lastRenewalSentAt, this.ctx.now, this.ctx.s);
+  }
+
+  ipSafeInMs(): number {
+    return Math.max(0, ipSafeAt(this.evidence, this.ctx.id) - this.ctx.now);
+  }
+
+  /** For our hello: how long ago we saw a renewal, and whose. */
+  helloLease(): { msSinceRenewal: number; renewedBy: NodeId | null } {
+    const { now, startedAt } = this.ctx;
+    return {
+      msSinceRenewal: Math.max(0, Math.round(now - (this.lastRenewalSeenAt ?? startedAt))),
+      renewedBy: this.lastRenewalSeenAt === null ? null : this.lastRenewalBy,
+    };
+  }
+
+  private emit(a: CoreAction): void {
+    if (a.type === 'AssignClusterIp' || a.type === 'ReleaseClusterIp') this.ipOps += 1;
+    if (a.type === 'StartPanel' || a.type === 'StopPanel') this.panelOps += 1;
+    this.ctx.out.act(a);
+  }
+
+  /** First step of the agent: we cannot know what an earlier run held. */
+  start(): void {
+    this.evidence.set(0, holderGoneAt(this.ctx.now, this.ctx.s));
+    this.emit({ type: 'ReleaseClusterIp', reason: 'startup: not master yet; remove any address left by an earlier run' });
+    this.emit({ type: 'StopPanel', reason: 'startup: not master yet; stop any panel left by an earlier run' });
+  }
+
+  /** Checked before anything else in every step (e.g. the first event after SIGCONT). */
+  enforceLease(): void {
+    if (!(this.wantIp || this.wantPanel) || this.leaseFresh() || this.ctx.sabotage === 'no-lease') return;
+    const age = leaseAgeMs(this.lastRenewalSentAt, this.ctx.now);
+    this.stepDown(`lease expired: last renewal ${age === null ? 'never' : `${age} ms ago`} > leaseMs ${this.ctx.s.leaseMs}`, 'lease');
+  }
+
+  stepDown(reason: string, kind: DecisionKind): void {
+    if (this.wantIp) this.emit({ type: 'ReleaseClusterIp', reason });
+    if (this.wantPanel) this.emit({ type: 'StopPanel', reason });
+    if (this.wantIp || this.wantPanel) {
+      this.ctx.out.decide(kind, `releasing cluster IP and panel: ${reason}`);
+      this.owedReleased = true;
+    }
+    this.wantIp = false;
+    this.wantPanel = false;
+  }
+
+  // ---- ordered events
+
+  /** A round completed: bound the renewals other members saw that we did not. */
+  onRoundHellos(hellos: ReadonlyArray<HelloMsg & { from: NodeId }>): void {
+    for (const h of hellos) {
+      const holder = h.renewedBy ?? 0;
+      if (h.from === this.ctx.id || holder === this.ctx.id) continue;
+      const at = holderGoneAt(this.ctx.now - h.msSinceRenewal, this.ctx.s);
+      if (at > (this.evidence.get(holder) ?? -Infinity)) this.evidence.set(holder, at);
+    }
+  }
+
+  onRenewed(from: NodeId, sentAt: number): void {
+    const { ctx } = this;
+    this.lastRenewalSeenAt = ctx.now;
+    this.lastRenewalBy = from;
+    if (from === ctx.id) {
+      if (sentAt <= ctx.now && sentAt > (this.lastRenewalSentAt ?? -Infinity)) this.lastRenewalSentAt = sentAt;
+      this.renewalTerm = ctx.rep.term;
+    } else {
+      this.evidence.set(from, holderGoneAt(ctx.now, ctx.s));
+    }
+  }
+
+  onReleased(from: NodeId): void {
+    if (from !== this.ctx.id && this.evidence.delete(from)) this.ctx.out.decide('lease', `n${from} confirmed it released the cluster IP and panel`);
+  }
+
+  onMasterDecided(master: NodeId | null): void {
+    const prev = this.decidedMaster;
+    this.decidedMaster = master;
+    if (prev === this.ctx.id && master !== this.ctx.id) this.stepDown(master === null ? 'no master in this view' : `n${master} is master now`, 'election');
+    if (master === this.ctx.id && prev !== this.ctx.id) this.lastRenewSent = -Infinity; // renew at once
+  }
+
+  /** Results of our IP / panel actions. */
+  onResult(a: CoreAction, ok: boolean, error: string | undefined): void {
+    const { ctx } = this;
+    const mine = a.type === 'AssignClusterIp' || a.type === 'ReleaseClusterIp' || a.type === 'StartPanel' || a.type === 'StopPanel';
+    if (!mine) return;
+    if (!ok) ctx.out.decide('action', `${a.type} failed: ${error ?? 'error'}`);
+    switch (a.type) {
+      case 'ReleaseClusterIp':
+        this.ipOps = Math.max(0, this.ipOps - 1);
+        if (ok && !this.wantIp && this.ipOps === 0) this.ipMaybeHeld = false;
+        return;
+      case 'StopPanel':
+        this.panelOps = Math.max(0, this.panelOps - 1);
+        if (ok && !this.wantPanel && this.panelOps === 0) this.panelMaybeHeld = false;
+        return;
+      case 'AssignClusterIp':
+      case 'StartPanel':
+        if (a.type === 'AssignClusterIp') this.ipOps = Math.max(0, this.ipOps - 1);
+        else this.panelOps = Math.max(0, this.panelOps - 1);
+        if (!ok) {
+          this.stepDown(`${a.type} failed; retry in ${ctx.s.vmRetryMs} ms`, 'action');
+          this.acquireRetryAt = ctx.now + ctx.s.vmRetryMs;
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ---- every step
+
+  reconcile(local: LocalFacts): void {
+    const { ctx } = this;
+    const { rep, out, now, s, id } = ctx;
+    const amMaster = rep.synced && rep.master === id && rep.majority;
+    if (amMaster && now - this.lastRenewSent >= s.leaseRenewMs) {
+      this.lastRenewSent = now;
+      out.send({ v: 1, kind: 'renew', term: rep.term, sentAt: now }, 'lease renewal');
+    }
+
+    // While a round runs (unsynced) the master keeps what it holds: its lease decides.
+    const stillMaster = rep.synced ? amMaster : rep.master === id;
+    if (this.wantIp || this.wantPanel) {
+      let why = '';
+      if (local.quorate !== true) why = local.quorumLostReason();
+      else if (local.selfStatus !== 'member') why = `status ${local.selfStatus}: ${local.selfReason}`;
+      else if (!stillMaster) why = rep.master === null ? 'no master in this view' : `n${rep.master} is master now`;
+      if (why !== '') this.stepDown(why, 'election');
+    }
+
+    if (amMaster && !this.wantIp && local.quorate === true && local.selfStatus === 'member' && now >= this.acquireRetryAt) {
+      const leaseOk = this.leaseFresh() && this.renewalTerm === rep.term;
+      const safe = now >= ipSafeAt(this.evidence, id) || ctx.sabotage === 'no-ip-wait';
+      if (leaseOk && safe) this.acquire();
+    }
+
+    if (rep.synced && rep.master !== null && rep.master !== id && this.dbFollowing !== rep.master) {
+      this.dbFollowing = rep.master;
+      this.dbPrimary = false;
+      out.act({ type: 'FollowDatabase', master: rep.master, reason: `n${rep.master} is master (term ${rep.term})` });
+    }
+    if (this.owedReleased && amMaster) this.owedReleased = false; // master again: nothing to confirm
+    if (this.owedReleased && !this.ipMaybeHeld && !this.panelMaybeHeld && rep.synced && rep.isMember(id)) {
+      this.owedReleased = false;
+      out.send({ v: 1, kind: 'released', term: rep.term }, 'cluster IP and panel released: the new master need not wait for our lease');
+    }
+  }
+
+  private acquire(): void {
+    const { ctx } = this;
+    const reason = `n${ctx.id} is master (term ${ctx.rep.term}), quorate, lease fresh, previous holder's lease expired`;
+    this.wantIp = this.ipMaybeHeld = true;
+    this.wantPanel = this.panelMaybeHeld = true;
+    ctx.out.decide('lease', `taking the cluster IP and panel: ${reason}`);
+    this.emit({ type: 'AssignClusterIp', reason });
+    this.emit({ type: 'StartPanel', kind: this.ranPanelBefore ? 'restarted' : 'moved', reason });
+    this.ranPanelBefore = true;
+    if (!this.dbPrimary) {
+      this.dbPrimary = true;
+      this.dbFollowing = null;
+      ctx.out.act({ type: 'PromoteDatabase', reason });
+    }
+  }
+}

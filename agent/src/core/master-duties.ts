@@ -1,0 +1,273 @@
+// What only the acting master does (in a quorate majority view, status 'member'):
+// publish the VM table, distribute config, publish node statuses, keep shared metadata in line
+// with the agreed owners, and restart VMs of failed nodes elsewhere once that is safe.
+//
+// The master never changes ownership directly: it multicasts `assign` and everyone (itself
+// included) applies it on delivery if its preconditions still hold.
+
+import type { CoreContext } from './context.ts';
+import type { HeartbeatSeen } from './heartbeats.ts';
+import { placeVms, type PlacementNode, type PlacementVm } from './placement.ts';
+import type { Owner } from './replicated.ts';
+import { recoverySafety } from './status.ts';
+import type { DecisionKind, NodeConfig, NodeId, NodeStatus, OwnerTriple, Ownership, VmId, VmSpec } from './types.ts';
+
+/** What the master needs to know about the rest of the node. */
+export interface MasterInputs {
+  nodes: readonly NodeConfig[];
+  configVersion: number;
+  /** Below: stable functions/maps, set up once. */
+  statusOf(id: NodeId): { status: NodeStatus; reason: string };
+  seen: ReadonlyMap<NodeId, HeartbeatSeen>;
+  /** When a node can no longer have started anything (see recoverySafety). */
+  goneAt(id: NodeId): number;
+}
+
+export class MasterDuties {
+  private inventory: { vms: VmSpec[]; owners: Ownership[] } | null = null;
+  private inventoryDirty = false;
+  private tableSentTerm = -1;
+  private desiredNodes: NodeConfig[] | null = null;
+  private distributedVersion = 0;
+  /** VM -> term in which we sent an assign that is not delivered yet. */
+  private readonly pendingAssign = new Map<VmId, number>();
+  /** Epochs we asked the effect layer to write to shared metadata. */
+  private readonly metaWritten = new Map<VmId, number>();
+  private metaDirty = true;
+  private readonly shownStatus = new Map<NodeId, NodeStatus>();
+  /** Latest recovery/placement note per VM (also shown by view()). */
+  readonly vmNotes = new Map<VmId, string>();
+
+  constructor(private readonly ctx: CoreContext) {}
+
+  // ---- inputs
+
+  onInventory(vms: VmSpec[], owners: Ownership[]): void {
+    if (this.inventory !== null && sameInventory(this.inventory, vms, owners)) return;
+    this.inventory = { vms: vms.map((v) => ({ ...v })), owners: owners.map((o) => ({ ...o })) };
+    this.inventoryDirty = true;
+    this.metaDirty = true;
+  }
+
+  onDesiredConfig(nodes: NodeConfig[]): void {
+    this.desiredNodes = nodes.map((n) => ({ ...n }));
+  }
+
+  /** New round or new master: whatever we had in flight is void. */
+  onNewTerm(): void {
+    this.pendingAssign.clear();
+    this.tableSentTerm = -1;
+    this.metaDirty = true;
+  }
+
+  onTable(): void {
+    this.metaDirty = true;
+  }
+
+  onOwnerChanged(vm: VmId, to: NodeId, epoch: number, reason: string): void {
+    this.pendingAssign.delete(vm);
+    this.metaDirty = true;
+    if (this.ctx.rep.master === this.ctx.id) {
+      this.metaWritten.set(vm, epoch);
+      this.ctx.out.act({ type: 'SetOwnership', vm, node: to, epoch, reason });
+    }
+  }
+
+  /** Owners we know for our hello: agreed ones plus shared metadata (the newest epoch wins). */
+  knownOwners(): OwnerTriple[] {
+    const owners = new Map<VmId, Owner>(this.ctx.rep.owners);
+    for (const o of this.inventory?.owners ?? []) {
+      const cur = owners.get(o.vm);
+      if (cur === undefined || o.epoch > cur.epoch) owners.set(o.vm, { node: o.node, epoch: o.epoch });
+    }
+    return [...owners].map(([vm, o]) => [vm, o.node, o.epoch] as OwnerTriple);
+  }
+
+  // ---- every step, on the acting master
+
+  run(inputs: MasterInputs): void {
+    this.sendVmTable();
+    this.distributeConfig(inputs);
+    this.publishStatuses(inputs);
+    if (this.ctx.rep.tableKnown) {
+      this.repairMetadata();
+      this.recoverVms(inputs);
+    }
+  }
+
+  private sendVmTable(): void {
+    const { rep, out, id } = this.ctx;
+    const needed = (!rep.tableKnown && this.tableSentTerm !== rep.term) || (rep.tableKnown && this.inventoryDirty);
+    if (!needed) return;
+    this.inventoryDirty = false;
+    const specs = this.inventory?.vms ?? [...rep.specs.values()];
+    const owners = new Map<VmId, Owner>();
+    for (const spec of specs) owners.set(spec.id, rep.ownerOf(spec.id));
+    // Shared metadata may know a newer epoch (e.g. after a full cluster restart).
+    for (const o of this.inventory?.owners ?? []) {
+      const cur = owners.get(o.vm);
+      if (cur !== undefined && o.epoch > cur.epoch) owners.set(o.vm, { node: o.node, epoch: o.epoch });
+    }
+    const triples = [...owners].map(([vm, o]) => [vm, o.node, o.epoch] as OwnerTriple);
+    if (rep.tableKnown && sameTable(specs, triples, rep.specs, rep.owners)) return;
+    this.tableSentTerm = rep.term;
+    out.send({ v: 1, kind: 'vm-table', term: rep.term, vms: specs, owners: triples }, `master n${id}: VM table (${specs.length} VMs)`);
+  }
+
+  private distributeConfig(inputs: MasterInputs): void {
+    const desired = this.desiredNodes;
+    if (desired === null || this.distributedVersion > inputs.configVersion) return;
+    if (sameNodes(desired, inputs.nodes)) {
+      this.desiredNodes = null;
+      return;
+    }
+    const version = inputs.configVersion + 1;
+    this.distributedVersion = version;
+    this.ctx.out.act({ type: 'DistributeConfig', version, nodes: desired, reason: `desired node list/priorities differ from config version ${inputs.configVersion}` });
+    this.ctx.out.decide('config', `distributing config version ${version}`);
+  }
+
+  private publishStatuses(inputs: MasterInputs): void {
+    for (const n of inputs.nodes) {
+      const st = inputs.statusOf(n.nodeid);
+      if (this.shownStatus.get(n.nodeid) === st.status) continue;
+      this.shownStatus.set(n.nodeid, st.status);
+      this.ctx.out.act({ type: 'SetNodeStatus', nodeid: n.nodeid, status: st.status, reason: st.reason });
+    }
+  }
+
+  /** A previous master may have died before its SetOwnership landed: write what we agreed on. */
+  private repairMetadata(): void {
+    if (this.inventory === null || !this.metaDirty) return;
+    this.metaDirty = false;
+    const onStorage = new Map(this.inventory.owners.map((o) => [o.vm, o]));
+    for (const [vm, o] of this.ctx.rep.owners) {
+      const stored = onStorage.get(vm);
+      if ((stored !== undefined && stored.epoch >= o.epoch) || this.metaWritten.get(vm) === o.epoch) continue;
+      this.metaWritten.set(vm, o.epoch);
+      this.ctx.out.act({
+        type: 'SetOwnership',
+        vm,
+        node: o.node,
+        epoch: o.epoch,
+        reason: `shared metadata has epoch ${stored?.epoch ?? 'none'} for ${vm}, the cluster agreed on n${o.node} epoch ${o.epoch}`,
+      });
+    }
+  }
+
+  private note(vm: VmId, text: string, kind: DecisionKind = 'recovery'): void {
+    if (this.vmNotes.get(vm) === text) return;
+    this.vmNotes.set(vm, text);
+    if (text !== '') this.ctx.out.decide(kind, text);
+  }
+
+  /** Give VMs of failed nodes (and VMs without owner) to good nodes, once it is safe. */
+  private recoverVms(inputs: MasterInputs): void {
+    const { ctx } = this;
+    const { rep } = ctx;
+    const needs: PlacementVm[] = [];
+    const why = new Map<VmId, { from: Owner; reason: string }>();
+    for (const [vm, spec] of rep.specs) {
+      if (spec.desired === 'stopped' || this.pendingAssign.get(vm) === rep.term) continue;
+      const o = rep.ownerOf(vm);
+      if (o.node !== null && rep.isGoodMember(o.node)) {
+        this.note(vm, '');
+        continue;
+      }
+      let reason = `${vm} has no owner`;
+      if (o.node !== null) {
+        if (!spec.ha) {
+          this.note(vm, `${vm} stays down with n${o.node}: not HA-enabled`);
+          continue;
+        }
+        if (spec.storage === 'local') {
+          this.note(vm, `${vm} unrecoverable: its disk is local to failed n${o.node}`);
+          continue;
+        }
+        const safety = recoverySafety({
+          node: o.node,
+          vm,
+          inView: rep.isMember(o.node),
+          reported: rep.reports.get(o.node),
+          heartbeat: inputs.seen.get(o.node),
+          goneAt: inputs.goneAt(o.node),
+          settings: ctx.s,
+        });
+        if (!safety.safe && ctx.sabotage !== 'no-fence-wait') {
+          this.note(vm, safety.reason);
+          continue;
+        }
+        reason = safety.reason;
+      }
+      needs.push({ id: vm, ramMb: spec.ramMb, restartPriority: spec.restartPriority });
+      why.set(vm, { from: o, reason });
+    }
+    if (needs.length === 0) return;
+
+    const result = placeVms(this.placementNodes(inputs), needs);
+    for (const p of result.placements) {
+      const w = why.get(p.vm)!;
+      this.pendingAssign.set(p.vm, rep.term);
+      this.note(p.vm, '');
+      ctx.out.send(
+        { v: 1, kind: 'assign', term: rep.term, vm: p.vm, from: w.from.node, fromEpoch: w.from.epoch, to: p.node, epoch: w.from.epoch + 1, reason: `${w.reason}; ${p.reason}` },
+        `recover ${p.vm}: ${w.reason}`,
+      );
+    }
+    for (const u of result.unplaced) this.note(u.vm, u.reason, 'placement');
+  }
+
+  /** Good members with their load (VMs they own) for placeVms. */
+  private placementNodes(inputs: MasterInputs): PlacementNode[] {
+    const { rep, s } = this.ctx;
+    const load = new Map<NodeId, { count: number; ram: number }>();
+    for (const [vm, o] of rep.owners) {
+      const spec = rep.specs.get(vm);
+      if (o.node === null || spec === undefined || spec.desired === 'stopped') continue;
+      const l = load.get(o.node) ?? { count: 0, ram: 0 };
+      l.count += 1;
+      l.ram += spec.ramMb;
+      load.set(o.node, l);
+    }
+    const reserve = new Set(s.reserveNodes);
+    const config = new Map(inputs.nodes.map((n) => [n.nodeid, n]));
+    return rep.members
+      .filter((id) => rep.isGoodMember(id))
+      .map((id) => {
+        const cfg = config.get(id);
+        const l = load.get(id) ?? { count: 0, ram: 0 };
+        return { nodeid: id, ramMb: cfg?.ramMb, usedRamMb: l.ram, vmCount: l.count, reserve: cfg?.reserve === true || reserve.has(id), maintenance: cfg?.maintenance === true };
+      });
+  }
+}
+
+function sameInventory(cur: { vms: VmSpec[]; owners: Ownership[] }, vms: readonly VmSpec[], owners: readonly Ownership[]): boolean {
+  if (cur.vms.length !== vms.length || cur.owners.length !== owners.length) return false;
+  for (let i = 0; i < vms.length; i++) {
+    const a = cur.vms[i]!;
+    const b = vms[i]!;
+    if (a.id !== b.id || a.ramMb !== b.ramMb || a.ha !== b.ha || a.storage !== b.storage || a.restartPriority !== b.restartPriority || a.desired !== b.desired) return false;
+  }
+  for (let i = 0; i < owners.length; i++) {
+    const a = cur.owners[i]!;
+    const b = owners[i]!;
+    if (a.vm !== b.vm || a.node !== b.node || a.epoch !== b.epoch) return false;
+  }
+  return true;
+}
+
+function sameNodes(a: readonly NodeConfig[], b: readonly NodeConfig[]): boolean {
+  const key = (l: readonly NodeConfig[]): string =>
+    JSON.stringify([...l].sort((x, y) => x.nodeid - y.nodeid).map((n) => [n.nodeid, n.prio, n.addr ?? null, !!n.replication, !!n.maintenance, !!n.reserve, n.ramMb ?? null]));
+  return key(a) === key(b);
+}
+
+function sameTable(specs: readonly VmSpec[], owners: readonly OwnerTriple[], curSpecs: ReadonlyMap<VmId, VmSpec>, curOwners: ReadonlyMap<VmId, Owner>): boolean {
+  if (specs.length !== curSpecs.size || owners.length !== curOwners.size) return false;
+  for (const s of specs) if (JSON.stringify(s) !== JSON.stringify(curSpecs.get(s.id))) return false;
+  for (const [vm, node, epoch] of owners) {
+    const c = curOwners.get(vm);
+    if (c === undefined || c.node !== node || c.epoch !== epoch) return false;
+  }
+  return true;
+}

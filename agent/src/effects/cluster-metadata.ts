@@ -1,0 +1,88 @@
+// Cluster metadata on the shared storage: VM definitions and VM ownership (vm, node, epoch).
+// Only the master changes ownership, always with a higher epoch; a node starts a VM only while the
+// record names it with the epoch it was told (a fencing token that outlives any stale master).
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { writeFileAtomic } from "@ha/shared";
+import { VmDefinitionSchema, type VmDefinition } from "./vm/driver.ts";
+import type { Ownership, VmSpec } from "../core/types.ts";
+
+export const VmRecordSchema = z.object({
+  definition: VmDefinitionSchema,
+  restartPriority: z.number().int().default(0),
+  desired: z.enum(["running", "stopped"]).default("running"),
+});
+export type VmRecord = z.infer<typeof VmRecordSchema>;
+
+const OwnershipSchema = z.object({ vm: z.string(), node: z.number().int().positive().nullable(), epoch: z.number().int().nonnegative() });
+
+/** The core's view of a VM record (pure). */
+export function vmSpecOf(r: VmRecord): VmSpec {
+  const d = r.definition;
+  return { id: d.name, ramMb: d.ramMb, ha: d.ha ?? false, storage: d.disk.kind === "network" ? "shared" : "local", restartPriority: r.restartPriority, desired: r.desired };
+}
+
+export type Inventory = { vms: VmSpec[]; owners: Ownership[]; definitions: Map<string, VmDefinition>; invalid: string[] };
+
+export class ClusterMetadata {
+  private readonly vmsDir: string;
+  private readonly ownersDir: string;
+  constructor(storageDir: string) {
+    this.vmsDir = join(storageDir, "cluster", "vms");
+    this.ownersDir = join(storageDir, "cluster", "owners");
+  }
+
+  private async readJsonDir<T>(dir: string, schema: z.ZodType<T>): Promise<{ items: T[]; invalid: string[] }> {
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".json"));
+    const items: T[] = [];
+    const invalid: string[] = [];
+    for (const name of names) {
+      const r = schema.safeParse(await readFile(join(dir, name), "utf8").then(JSON.parse).catch(() => null));
+      if (r.success) items.push(r.data);
+      else invalid.push(join(dir, name));
+    }
+    return { items, invalid };
+  }
+
+  async read(): Promise<Inventory> {
+    const vms = await this.readJsonDir(this.vmsDir, VmRecordSchema);
+    const owners = await this.readJsonDir(this.ownersDir, OwnershipSchema);
+    return {
+      vms: vms.items.map(vmSpecOf),
+      owners: owners.items,
+      definitions: new Map(vms.items.map((r) => [r.definition.name, r.definition])),
+      invalid: [...vms.invalid, ...owners.invalid],
+    };
+  }
+
+  async defineVm(record: z.input<typeof VmRecordSchema>): Promise<void> {
+    const r = VmRecordSchema.parse(record);
+    await mkdir(this.vmsDir, { recursive: true });
+    await writeFileAtomic(join(this.vmsDir, `${r.definition.name}.json`), JSON.stringify(r, null, 2));
+  }
+
+  async owner(vm: string): Promise<Ownership | null> {
+    const r = OwnershipSchema.safeParse(await readFile(join(this.ownersDir, `${vm}.json`), "utf8").then(JSON.parse).catch(() => null));
+    return r.success ? r.data : null;
+  }
+
+  /** Compare-and-set by epoch: a record is only ever replaced by a newer one. */
+  async setOwner(o: Ownership): Promise<void> {
+    const current = await this.owner(o.vm);
+    if (current && current.epoch >= o.epoch) {
+      if (current.epoch === o.epoch && current.node === o.node) return;
+      throw new Error(`ownership of ${o.vm}: epoch ${o.epoch} is not newer than the recorded ${current.epoch} (n${current.node})`);
+    }
+    await mkdir(this.ownersDir, { recursive: true });
+    await writeFileAtomic(join(this.ownersDir, `${o.vm}.json`), JSON.stringify(o));
+  }
+
+  /** The fencing check before a start: the record must name this node with exactly this epoch. */
+  async assertOwned(vm: string, node: number, epoch: number): Promise<void> {
+    const o = await this.owner(vm);
+    if (!o || o.node !== node || o.epoch !== epoch) {
+      throw new Error(`vm ${vm}: not starting: the ownership record says ${o ? `${o.node === null ? "no owner" : `n${o.node}`} epoch ${o.epoch}` : "nothing"}, not n${node} epoch ${epoch}`);
+    }
+  }
+}
