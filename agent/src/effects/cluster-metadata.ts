@@ -67,8 +67,16 @@ export class ClusterMetadata {
     return r.success ? r.data : null;
   }
 
-  /** Compare-and-set by epoch: a record is only ever replaced by a newer one. */
-  async setOwner(o: Ownership): Promise<void> {
+  private writes = new Map<string, Promise<unknown>>();
+
+  /** Compare-and-set by epoch: a record is only ever replaced by a newer one. Serialised per VM. */
+  setOwner(o: Ownership): Promise<void> {
+    const p = (this.writes.get(o.vm) ?? Promise.resolve()).catch(() => undefined).then(() => this.casOwner(o));
+    this.writes.set(o.vm, p);
+    return p;
+  }
+
+  private async casOwner(o: Ownership): Promise<void> {
     const current = await this.owner(o.vm);
     if (current && current.epoch >= o.epoch) {
       if (current.epoch === o.epoch && current.node === o.node) return;
