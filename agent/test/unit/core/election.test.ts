@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { electMaster, notMasterReason, quorumNeed, resolveRound, type Candidate, type RoundHello } from '../../../src/core/election.ts';
+
+describe('quorumNeed', () => {
+  for (const [n, need] of [[1, 1], [2, 2], [3, 2], [4, 3], [5, 3], [6, 4], [7, 4]] as const) {
+    it(`${n} nodes need ${need}`, () => assert.equal(quorumNeed(n), need));
+  }
+});
+
+describe('electMaster', () => {
+  const nodes: Candidate[] = [
+    { nodeid: 1, prio: 50 },
+    { nodeid: 2, prio: 100 },
+    { nodeid: 3, prio: 100 },
+    { nodeid: 4, prio: 200, eligible: false },
+    { nodeid: 7, prio: 40 },
+  ];
+  const table: Array<{ name: string; members: number[]; current: number | null; failback: boolean; master: number | null; reason: RegExp }> = [
+    { name: 'highest prio wins', members: [1, 2], current: null, failback: false, master: 2, reason: /n2 elected: highest prio/ },
+    { name: 'tie goes to the lowest nodeid', members: [1, 2, 3], current: null, failback: false, master: 2, reason: /n2 elected/ },
+    { name: 'ineligible node never wins', members: [1, 4], current: null, failback: false, master: 1, reason: /n1 elected/ },
+    { name: 'no failback: established master kept', members: [1, 2, 7], current: 7, failback: false, master: 7, reason: /n7 stays master: failback is off \(n2 has prio 100 vs 40\)/ },
+    { name: 'failback: better node takes over', members: [1, 2, 7], current: 7, failback: true, master: 2, reason: /n2 takes over from n7: failback on/ },
+    { name: 'current master already best', members: [1, 2], current: 2, failback: true, master: 2, reason: /n2 stays master: best candidate/ },
+    { name: 'lost master is replaced', members: [1, 3], current: 2, failback: false, master: 3, reason: /n3 elected.*n2 is gone/ },
+    { name: 'ineligible current master is replaced', members: [1, 4], current: 4, failback: false, master: 1, reason: /n1 elected/ },
+    { name: 'no members, no master', members: [], current: null, failback: false, master: null, reason: /no master/ },
+    { name: 'unknown members are ignored', members: [9], current: null, failback: false, master: null, reason: /no eligible member/ },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const r = electMaster(t.members, nodes, t.current, { failback: t.failback });
+      assert.equal(r.master, t.master);
+      assert.match(r.reason, t.reason);
+    });
+  }
+  it('does not depend on member order', () => {
+    assert.equal(electMaster([3, 1, 2], nodes, null, { failback: false }).master, electMaster([2, 3, 1], nodes, null, { failback: false }).master);
+  });
+});
+
+describe('notMasterReason', () => {
+  it('explains a lower prio', () => {
+    assert.equal(notMasterReason({ nodeid: 3, prio: 40 }, { nodeid: 7, prio: 100 }), 'n3 not master: prio 40 < 100 of n7');
+  });
+  it('explains a tie lost on nodeid', () => {
+    assert.match(notMasterReason({ nodeid: 5, prio: 100 }, { nodeid: 2, prio: 100 }), /same prio 100, n2 has the lower nodeid/);
+  });
+  it('explains no failback', () => {
+    assert.match(notMasterReason({ nodeid: 1, prio: 200 }, { nodeid: 2, prio: 100 }), /established and failback is off/);
+  });
+});
+
+describe('resolveRound (after a membership change)', () => {
+  const h = (from: number, prio: number, extra: Partial<RoundHello> = {}): RoundHello => ({ from, prio, term: 3, claim: false, majority: true, status: 'member', nodeCount: 3, ...extra });
+  const table: Array<{ name: string; members: number[]; hellos: RoundHello[]; failback?: boolean; master: number | null; term?: number; reason?: RegExp }> = [
+    {
+      name: 'newcomer with higher prio does not take over an established master',
+      members: [1, 2, 3],
+      hellos: [h(1, 50, { claim: true }), h(2, 50), h(3, 999, { term: 0, majority: false })],
+      master: 1,
+      term: 4,
+      reason: /n1 stays master: failback is off/,
+    },
+    { name: 'failback lets the newcomer win', members: [1, 2, 3], hellos: [h(1, 50, { claim: true }), h(2, 50), h(3, 999)], failback: true, master: 3 },
+    { name: 'no claim: election by prio', members: [1, 2], hellos: [h(1, 50), h(2, 60)], master: 2 },
+    { name: 'minority view has no master', members: [1], hellos: [h(1, 50, { claim: true })], master: null, reason: /1 of 3 nodes in this view, need 2/ },
+    { name: 'non-member statuses are not candidates', members: [1, 2], hellos: [h(1, 50), h(2, 60, { status: 'starting' })], master: 1 },
+    { name: 'claimant with a bad status is not kept', members: [1, 2], hellos: [h(1, 50), h(2, 60, { claim: true, status: 'storage_isolation' })], master: 1 },
+    {
+      name: 'two claimants (healed split): the one from a majority view wins',
+      members: [1, 2, 3],
+      hellos: [h(1, 50, { claim: true, majority: false, term: 9 }), h(2, 40, { claim: true, term: 5 }), h(3, 10)],
+      master: 2,
+      term: 10,
+    },
+    { name: 'largest reported cluster size decides the majority', members: [1, 2], hellos: [h(1, 50), h(2, 50, { nodeCount: 5 })], master: null },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const r = resolveRound(t.members, t.hellos, { failback: t.failback ?? false });
+      assert.equal(r.master, t.master, r.reason);
+      if (t.term !== undefined) assert.equal(r.term, t.term);
+      if (t.reason) assert.match(r.reason, t.reason);
+    });
+  }
+});
