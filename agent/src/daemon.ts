@@ -23,6 +23,7 @@ const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta
 fileURLToPath(TSX_LOADER); // fail early if the layout is unexpected
 
 const now = () => performance.now();
+const NO_STORAGE = "no shared storage configured (storageDir)";
 
 function nodesFrom(s: Pick<ClusterSnapshot, "nodes">): NodeConfig[] {
   return s.nodes.map((n) => ({ nodeid: n.nodeid, prio: n.prio, addr: n.ring0Addr, replication: n.replication }));
@@ -42,7 +43,8 @@ export class Daemon {
   private readonly metadata: ClusterMetadata | null;
   private lastInventory = "";
   private lastLocalVms = "";
-  private ipQueue: Promise<unknown> = Promise.resolve(); // IP and panel changes happen in order
+  /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
+  private readonly queues = new Map<string, Promise<unknown>>();
   private tick: NodeJS.Timeout | null = null;
 
   constructor(
@@ -181,9 +183,11 @@ export class Daemon {
     );
   }
 
-  private inOrder(fn: () => Promise<unknown>) {
-    const p = this.ipQueue.then(fn);
-    this.ipQueue = p.catch(() => undefined);
+  private inOrder(resource: string, fn: () => Promise<unknown>) {
+    const p = (this.queues.get(resource) ?? Promise.resolve()).then(fn);
+    const settled = p.catch(() => undefined);
+    this.queues.set(resource, settled);
+    void settled.then(() => this.queues.get(resource) === settled && this.queues.delete(resource));
     return p;
   }
 
@@ -193,18 +197,19 @@ export class Daemon {
     }
     switch (a.type) {
       case "AssignClusterIp":
-        return this.result(a, this.inOrder(() => this.ip?.assign() ?? Promise.resolve()));
+        return this.result(a, this.inOrder("ip", () => this.ip?.assign() ?? Promise.resolve()));
       case "ReleaseClusterIp":
-        return this.result(a, this.inOrder(() => this.ip?.release() ?? Promise.resolve()));
+        return this.result(a, this.inOrder("ip", () => this.ip?.release() ?? Promise.resolve()));
       case "StartPanel":
-        return this.result(a, this.inOrder(() => this.panel!.start(a.kind)));
+        return this.result(a, this.inOrder("ip", () => this.panel!.start(a.kind)));
       case "StopPanel":
-        return this.result(a, this.inOrder(() => this.panel!.stop()));
+        return this.result(a, this.inOrder("ip", () => this.panel!.stop()));
       case "SendCpg":
         return void this.client.send(encodeEnvelope({ ch: "core", msg: a.msg })).catch((err: Error) => this.log.debug({ err: err.message }, "CPG send failed"));
       case "WriteHeartbeat": {
         const startedAt = now();
-        const write = this.heartbeat ? this.heartbeat.write(a.heartbeat) : Promise.resolve();
+        // Without shared storage the node cannot prove it is alive or fenced: that must count as failure.
+        const write = this.heartbeat ? this.heartbeat.write(a.heartbeat) : Promise.reject(new Error(NO_STORAGE));
         return void write.then(
           () => this.feed({ type: "storage-write", now: now(), ok: true, seq: a.heartbeat.seq, startedAt }),
           (err: Error) => this.feed({ type: "storage-write", now: now(), ok: false, seq: a.heartbeat.seq, startedAt, error: err.message }),
@@ -212,7 +217,7 @@ export class Daemon {
       }
       case "ReadHeartbeats": {
         const startedAt = now();
-        if (!this.heartbeat) return this.feed({ type: "storage-read", now: now(), ok: true, startedAt, heartbeats: [] });
+        if (!this.heartbeat) return this.feed({ type: "storage-read", now: now(), ok: false, startedAt, heartbeats: [], error: NO_STORAGE });
         return void this.heartbeat.readAll().then(
           ({ heartbeats, invalid }) => {
             if (invalid.length) this.log.warn({ invalid }, "ignored malformed heartbeat files");
@@ -235,9 +240,9 @@ export class Daemon {
       case "FollowDatabase":
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":
-        return this.result(a, this.startVm(a.vm, a.epoch));
+        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.startVm(a.vm, a.epoch)));
       case "StopVm":
-        return this.result(a, this.stopVm(a.vm, a.force ?? false));
+        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.stopVm(a.vm, a.force ?? false)));
       case "SetOwnership":
         return this.result(a, this.metadata?.setOwner({ vm: a.vm, node: a.node, epoch: a.epoch }) ?? Promise.reject(new Error("no shared storage configured")));
       case "SetNodeStatus":
