@@ -8,7 +8,7 @@ pnpm -s typecheck
 echo "== tests"
 # Node 20's test runner does not expand globs itself, so list the files here. Lab tests share
 # namespaces and CPU, so files run one at a time.
-mapfile -t files < <(find shared/test agent/test lab/test db/test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+mapfile -t files < <(find shared/test agent/test lab/test db/test panel/test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 mkdir -p artifacts
 status=0
 node --import tsx --test --test-concurrency=1 \

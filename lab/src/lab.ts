@@ -25,6 +25,8 @@ export type LabOptions = {
   tokenMs?: number;
   /** Run MariaDB on every node (replication on; the agents manage primary and replicas). */
   mariadb?: boolean;
+  /** HA settings for every agent (see agent/src/core/types.ts Settings), e.g. shorter fence timeouts. */
+  ha?: Record<string, number | boolean>;
   /** Tear the lab down when this process exits (tests); the CLI's `lab up` leaves it running. */
   teardownOnExit?: boolean;
 };
@@ -39,6 +41,7 @@ type LabState = {
   agents: boolean;
   mariadb: boolean;
   tokenMs: number;
+  ha: Record<string, number | boolean>;
 };
 
 const stateDir = (name: string) => join(LAB_ROOT, name);
@@ -73,6 +76,7 @@ export class Lab {
       storageCut: [],
       agents: opts.agents ?? false,
       mariadb: opts.mariadb ?? false,
+      ha: opts.ha ?? {},
       tokenMs: opts.tokenMs ?? 1000,
     });
     mkdirSync(join(stateDir(name), "storage"), { recursive: true });
@@ -170,6 +174,7 @@ export class Lab {
       serviceLockFile: "/tmp/.lock.vmmgr.service",
       relocatedMarkerFile: "/tmp/.lock.vmmgr.relocated",
       // VMs are processes here, with a made-up capacity so placement has RAM limits to respect.
+      ha: this.state.ha,
       vm: { driver: "process", stopTimeoutMs: 2000, options: { capacity: { ramMb: 4096, vcpus: 4 } } },
       ...(this.state.mariadb ? { database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password } } : {}),
     };

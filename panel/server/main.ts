@@ -1,39 +1,59 @@
 #!/usr/bin/env node
 // The control panel's server. Started by corolistener on the master only, bound to the cluster IP.
-// This first version serves the health endpoints the HA tests probe; the API and UI come next.
-import express from "express";
-import { z } from "zod";
+// GET /api/health answers without login or database (the HA tests probe it); everything else is
+// the API (see app.ts) and the built UI from panel/web/dist.
+import { readFileSync } from "node:fs";
+import { createServer as createHttp } from "node:http";
+import { createServer as createHttps } from "node:https";
+import { pino } from "pino";
 import { consumeRelocatedMarker } from "@ha/shared";
-
-const Env = z.object({
-  PANEL_HOST: z.string().default("0.0.0.0"),
-  PANEL_PORT: z.coerce.number().int().min(1).max(65535).default(1500),
-  PANEL_NODE: z.string().default("unknown"),
-  PANEL_RELOCATED_MARKER: z.string().default("/tmp/.lock.vmmgr.relocated"),
-});
+import { openDb, DbTarget } from "@ha/db";
+import { parseEnv } from "./config.ts";
+import { createApp } from "./app.ts";
+import { StatusSource } from "./status.ts";
 
 async function main() {
-  const env = Env.parse(process.env);
+  const env = parseEnv();
+  const log = pino({ level: env.PANEL_LOG_LEVEL, base: { node: env.PANEL_NODE }});
   // "moved here" (failover) vs "restarted" (same node): the agent leaves a marker when it moved.
   const moved = await consumeRelocatedMarker({ relocatedMarkerFile: env.PANEL_RELOCATED_MARKER });
-  if (moved) {
-    // Takeover steps (DB promotion, VM recovery) are driven by the agent; the panel only records it.
-    console.log(JSON.stringify({ msg: "panel moved here: takeover", node: env.PANEL_NODE }));
-  }
-  const startedAt = new Date().toISOString();
-  const app = express();
-  app.disable("x-powered-by");
-  app.get(["/", "/api/health"], (_req, res) => {
-    res.json({ ok: true, node: env.PANEL_NODE, start: moved ? "moved" : "restarted", startedAt });
+  if (moved) log.info("panel moved here: takeover");
+
+  const target = DbTarget.parse({
+    host: env.PANEL_DB_HOST,
+    port: env.PANEL_DB_PORT,
+    socketPath: env.PANEL_DB_HOST ? undefined : env.PANEL_DB_SOCKET,
+    user: env.PANEL_DB_USER,
+    password: env.PANEL_DB_PASSWORD,
+    database: env.PANEL_DB_NAME,
   });
-  const server = app.listen(env.PANEL_PORT, env.PANEL_HOST, () => {
-    console.log(JSON.stringify({ msg: "panel listening", host: env.PANEL_HOST, port: env.PANEL_PORT, node: env.PANEL_NODE }));
-  });
+  const database = openDb(target, { connectionLimit: 10 });
+  const status = new StatusSource(env.PANEL_STATUS_FILE, env.PANEL_STATUS_MAX_AGE_MS);
+  await status.start();
+  const secure = env.PANEL_TLS_CERT !== undefined;
+  const panel = createApp({ db: database.db, status, log, node: env.PANEL_NODE, start: moved ? "moved" : "restarted", secure, webDist: env.PANEL_WEB_DIST, trustProxy: env.PANEL_TRUST_PROXY });
+  const server = secure
+    ? createHttps({ cert: readFileSync(env.PANEL_TLS_CERT!), key: readFileSync(env.PANEL_TLS_KEY!) }, panel.app)
+    : createHttp(panel.app);
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
   server.on("error", (err) => {
-    console.error(`panel: cannot listen on ${env.PANEL_HOST}:${env.PANEL_PORT}: ${err.message}`);
+    log.fatal(`panel: cannot listen on ${env.PANEL_HOST}:${env.PANEL_PORT}: ${err.message}`);
     process.exit(1);
   });
-  for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => server.close(() => process.exit(0)));
+  server.listen(env.PANEL_PORT, env.PANEL_HOST, () => {
+    log.info({ host: env.PANEL_HOST, port: env.PANEL_PORT, tls: secure, db: `${target.user}@${target.socketPath ?? `${target.host}:${target.port}`}/${target.database}` }, "panel listening");
+    // Not awaited: the panel serves health even while the database is not there yet.
+    void panel.init();
+  });
+  const shutdown = () => {
+    panel.close();
+    status.stop();
+    server.close(() => void database.close().finally(() => process.exit(0)));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, shutdown);
 }
 
 main().catch((err: Error) => {

@@ -1,0 +1,74 @@
+// Issue 5 on a real lab: HA VMs (process driver) come back on surviving nodes after a crash, a
+// partition and a storage cut; non-HA VMs stay down; no VM ever runs on two nodes at once.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Lab, VmChecker, sleep } from "../../src/index.ts";
+
+async function until<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+}
+
+async function define(lab: Lab, name: string, o: { ha: boolean; ramMb?: number; ip: string }) {
+  const r = await lab.exec(1, ["./corolistener", "vm", "define", name, "--ram", String(o.ramMb ?? 256), "--disk", `network:/run/ha-storage/vms/${name}.disk`, "--ip", o.ip, ...(o.ha ? ["--ha"] : []), "-c", "/etc/corosync/corolistener.json"]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+const running = (where: Map<string, number[]>) => [...where.keys()].sort();
+const on = (where: Map<string, number[]>, node: number) => [...where].filter(([, ns]) => ns.includes(node)).map(([vm]) => vm).sort();
+
+describe("VM HA on a 4-node lab", { timeout: 400_000 }, () => {
+  let lab: Lab;
+  let checker: VmChecker;
+  const ha = Array.from({ length: 8 }, (_, i) => `ha${i + 1}`);
+  const plain = Array.from({ length: 4 }, (_, i) => `plain${i + 1}`);
+  before(async () => {
+    lab = await Lab.up({ name: "v4", nodes: 4, agents: true });
+    checker = new VmChecker(lab).start();
+    let ip = 130;
+    for (const name of ha) await define(lab, name, { ha: true, ip: `172.31.224.${ip++}` });
+    for (const name of plain) await define(lab, name, { ha: false, ip: `172.31.224.${ip++}` });
+    await until("all 12 VMs running", () => checker.where().size === 12);
+  });
+  after(async () => {
+    const violations = checker?.stop() ?? [];
+    await lab?.down();
+    assert.deepEqual(violations, [], "a VM ran on two nodes at once");
+  });
+
+  it("spreads VMs over the nodes (fewest VMs first)", () => {
+    const counts = lab.topo.nodes.map((n) => on(checker.where(), n.id).length);
+    assert.deepEqual(counts, [3, 3, 3, 3]);
+  });
+
+  it("crash a node: its HA VMs run again elsewhere, its non-HA VMs stay down", async () => {
+    const victim = 2;
+    const lost = on(checker.where(), victim);
+    const lostHa = lost.filter((v) => v.startsWith("ha"));
+    await lab.crash(victim);
+    const expected = [...ha, ...plain.filter((p) => !lost.includes(p))].sort();
+    await until(`HA VMs of n${victim} (${lostHa}) back`, () => running(checker.where()).join() === expected.join(), 90_000);
+    for (const vm of lostHa) assert.ok(!checker.where().get(vm)?.includes(victim));
+    await sleep(3000);
+    assert.deepEqual(running(checker.where()), expected, "non-HA VMs of the crashed node stay down");
+    await lab.boot(victim);
+    await lab.waitQuorate([1, 2, 3, 4], 60_000);
+  });
+
+  it("cut the shared storage of a node: it stops its VMs and they come up elsewhere", async () => {
+    const victim = 3;
+    const before = running(checker.where());
+    const mine = on(checker.where(), victim);
+    assert.ok(mine.length > 0, "the victim runs VMs");
+    await lab.storageCut(victim);
+    await until(`n${victim} stopped its VMs`, () => on(checker.where(), victim).length === 0, 60_000);
+    const backElsewhere = before.filter((v) => !mine.includes(v) || v.startsWith("ha"));
+    await until("its HA VMs back elsewhere", () => backElsewhere.every((v) => checker.where().has(v)), 90_000);
+    await lab.storageHeal(victim);
+  });
+});

@@ -1,0 +1,216 @@
+// End to end: the built UI in Debian's Chromium (driven by playwright-core, no downloaded browser)
+// against a local panel with a real MariaDB database and a fake agent status file. Screenshots of
+// each main page go to artifacts/screenshots/.
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { eq } from "drizzle-orm";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { nodes, vms } from "@ha/db";
+import { dbAvailable, fakeView, startPanel, type Panel } from "./helpers.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const WEB = resolve(here, "../web");
+const ROOT = resolve(here, "../..");
+const SHOTS = join(ROOT, "artifacts/screenshots");
+const CHROMIUM = process.env.HA_CHROMIUM ?? "/usr/bin/chromium";
+const ADMIN = { username: "admin", password: "e2e admin password 42" };
+
+const skip = (await dbAvailable()) ?? (existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM}`);
+
+/** Type-checks and builds the UI into panel/web/dist (a fresh clone has none). */
+async function buildUi() {
+  execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(WEB, "tsconfig.json")], { stdio: "inherit" });
+  const { build } = await import("vite");
+  await build({ configFile: join(WEB, "vite.config.ts"), logLevel: "warn" });
+  assert.ok(existsSync(join(WEB, "dist/index.html")), "the UI was built");
+}
+
+describe("panel UI end to end", { skip: skip ?? false, timeout: 180_000 }, () => {
+  let p: Panel;
+  let ctx: BrowserContext;
+  let page: Page;
+  let profile: string;
+  const consoleErrors: string[] = [];
+  /** Chromium logs every 4xx response as a console error; these are the ones a step provokes on purpose. */
+  const expectingFailedRequest = async (status: number, step: () => Promise<void>) => {
+    const n = consoleErrors.length;
+    await step();
+    await new Promise((r) => setTimeout(r, 100));
+    const added = consoleErrors.splice(n);
+    assert.ok(added.length <= 1 && added.every((e) => e.includes(`status of ${status}`)), `unexpected console errors: ${added.join(" | ")}`);
+  };
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+  before(async () => {
+    await buildUi();
+    mkdirSync(SHOTS, { recursive: true });
+    p = await startPanel({ webDist: join(WEB, "dist") });
+    profile = mkdtempSync(join(tmpdir(), "ha-panel-chromium-"));
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.setDefaultTimeout(10_000);
+    page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+    // Only the panel on loopback: anything else the page tries is a bug.
+    await ctx.route(/^(?!http:\/\/127\.0\.0\.1:)/, (r) => (consoleErrors.push(`unexpected request ${r.request().url()}`), r.abort()));
+  });
+
+  after(async () => {
+    await ctx?.close().catch(() => undefined);
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await p?.stop();
+  });
+
+  test("first start: create the admin with the setup token, log out, log in", async () => {
+    await page.goto(p.url + "/");
+    await page.getByRole("heading", { name: "Create the admin account" }).waitFor();
+    await page.getByLabel("Setup token").fill(p.setupToken!);
+    await page.getByLabel("Username").fill(ADMIN.username);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Create admin" }).click();
+    await page.getByRole("heading", { name: "Cluster" }).waitFor();
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("heading", { name: "Log in" }).waitFor();
+    await page.getByLabel("Username").fill(ADMIN.username);
+    await page.getByLabel("Password").fill("not the password");
+    await expectingFailedRequest(401, async () => {
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("alert").filter({ hasText: "wrong username or password" }).waitFor();
+    });
+    await shot("login");
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Cluster" }).waitFor();
+  });
+
+  test("overview shows the nodes, quorum and master", async () => {
+    await page.getByTestId("node-3").waitFor();
+    assert.match(await page.getByTestId("node-1").innerText(), /Leader/);
+    assert.match(await page.getByTestId("node-2").innerText(), /Member/);
+    assert.match(await page.getByTestId("quorum").innerText(), /Quorate · 3\/2 votes/);
+    assert.equal(await page.getByTestId("master").innerText(), "n1");
+    await page.getByText("Live", { exact: true }).waitFor();
+    await shot("overview");
+  });
+
+  test("node page: change n2's prio", async () => {
+    await page.getByTestId("node-2").getByRole("link").click();
+    await page.getByRole("heading", { name: /Node n2/ }).waitFor();
+    await page.getByLabel("Priority").fill("150");
+    await page.getByRole("button", { name: "Save prio" }).click();
+    await page.getByText("Prio saved").waitFor();
+    const [row] = await p.db.select().from(nodes).where(eq(nodes.nodeid, 2));
+    assert.equal(row?.prio, 150);
+    await page.getByText("running with 50 until the master applies it").waitFor();
+    await page.getByText("prio 50 -> 150").waitFor();
+    await shot("node");
+  });
+
+  test("VM list: filter, and toggle web1's HA flag with the keyboard", async () => {
+    await page.getByRole("link", { name: "VMs" }).click();
+    await page.getByTestId("vm-web1").waitFor();
+    await page.getByLabel("Filter by name").fill("web");
+    await page.getByTestId("vm-db1").waitFor({ state: "detached" });
+    const ha = page.getByLabel("HA for web1");
+    assert.equal(await ha.isChecked(), true);
+    await ha.focus();
+    await page.keyboard.press("Space");
+    await page.getByText("HA off for web1").waitFor();
+    const [row] = await p.db.select().from(vms).where(eq(vms.name, "web1"));
+    assert.equal(row?.ha, false);
+    await page.getByLabel("Filter by name").fill("");
+    await page.getByTestId("vm-db1").waitFor();
+    await shot("vms");
+  });
+
+  test("incidents show the failover's phases and the audit trail", async () => {
+    await page.getByRole("link", { name: "Incidents" }).click();
+    await page.getByText("n1 failed; n2 took over").waitFor();
+    await page.getByText("Phases — total 9.45 s").waitFor();
+    await page.getByText("web1: HA on -> off").waitFor();
+    await shot("incidents");
+  });
+
+  test("settings page", async () => {
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByLabel("Cluster IP").waitFor();
+    assert.equal(await page.getByLabel("Cluster IP").inputValue(), "10.0.0.100");
+    await page.getByLabel("Cluster IP").fill("10.0.0.999");
+    await expectingFailedRequest(400, async () => {
+      await page.getByRole("button", { name: "Save settings" }).click();
+      await page.getByText("clusterIp: not an IPv4 or IPv6 address").waitFor();
+    });
+    await page.getByLabel("Cluster IP").fill("10.0.0.200");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Settings saved").waitFor();
+    await shot("settings");
+  });
+
+  test("a status change from the agent shows up live (SSE), without a reload", async () => {
+    await page.getByRole("link", { name: "Cluster" }).click();
+    await page.getByTestId("node-3").waitFor();
+    const marker = await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+    const t0 = Date.now();
+    await p.setStatus(
+      fakeView({
+        nodes: [
+          { nodeid: 1, prio: 100, status: "leader", isMaster: true, reason: "highest prio (100) among quorate members" },
+          { nodeid: 2, prio: 150, status: "network_unstable", isMaster: false, reason: "3 short outages in 10 min" },
+          { nodeid: 3, prio: 10, status: "full_failure", isMaster: false, reason: "left the membership and its heartbeat stopped" },
+        ],
+      }),
+    );
+    await page.getByTestId("node-3").getByText("Failure").waitFor({ timeout: 2000 });
+    await page.getByTestId("node-2").getByText("Network unstable").waitFor({ timeout: 2000 });
+    const took = Date.now() - t0;
+    assert.ok(took < 1500, `shown after ${took} ms`);
+    assert.equal(marker, true);
+    assert.equal(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload), true, "the page was not reloaded");
+    await shot("overview-live");
+    // No quorum: the UI says changes are refused.
+    await p.setStatus(fakeView({ quorate: false }));
+    await page.getByRole("alert").filter({ hasText: "no quorum" }).waitFor({ timeout: 2000 });
+    await shot("overview-no-quorum");
+    await p.setStatus(fakeView());
+  });
+
+  test("phone width: overview and VMs fit without horizontal page scrolling", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole("link", { name: "Cluster" }).click();
+    await page.getByTestId("node-3").waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
+    await shot("phone-overview");
+    await page.getByRole("link", { name: "VMs" }).click();
+    await page.getByTestId("vm-web1").waitFor();
+    await shot("phone-vms");
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test("keyboard: the skip link and navigation work without a mouse", async () => {
+    await page.goto(p.url + "/#/");
+    await page.reload(); // a fresh load: focus starts at the top of the document
+    await page.getByTestId("node-1").waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Cluster");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Virtual machines" }).waitFor();
+  });
+
+  test("no console errors", () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});

@@ -1,0 +1,102 @@
+// Talking to the panel's API: JSON in and out, the CSRF token on writes, errors as ApiError.
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+function csrfToken(): string | undefined {
+  return document.cookie
+    .split(";")
+    .map((c) => c.trim())
+    .find((c) => c.startsWith("ha_csrf="))
+    ?.slice("ha_csrf=".length);
+}
+
+/** Called when the API says the session is gone. */
+let onUnauthorized: () => void = () => undefined;
+export const setUnauthorizedHandler = (f: () => void) => void (onUnauthorized = f);
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const token = csrfToken();
+  if (method !== "GET" && token) headers["x-csrf-token"] = decodeURIComponent(token);
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const text = await res.text();
+  const json = text ? (JSON.parse(text) as unknown) : null;
+  if (!res.ok) {
+    const e = (json ?? {}) as { error?: string; field?: string };
+    if (res.status === 401 && !path.startsWith("/api/login") && !path.startsWith("/api/me")) onUnauthorized();
+    throw new ApiError(res.status, e.error ?? `${res.status} ${res.statusText}`, e.field);
+  }
+  return json as T;
+}
+
+export const get = <T>(path: string) => api<T>("GET", path);
+export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
+export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body);
+
+// ---- shapes the API returns
+
+export type NodeStatus = "leader" | "member" | "network_isolation" | "storage_isolation" | "full_failure" | "excluded" | "network_unstable" | "unknown" | "offline";
+export type Me = { user: { id: number; username: string; role: "admin" | "viewer" }; csrf: string };
+export type NodeRow = {
+  nodeid: number;
+  name: string;
+  address: string | null;
+  configured: boolean;
+  prio: number;
+  replication: boolean | null;
+  maintenance: boolean;
+  reserve: boolean;
+  livePrio: number | null;
+  status: NodeStatus;
+  isMaster: boolean;
+  inQuorum: boolean;
+  reason: string;
+};
+export type Vm = {
+  name: string;
+  nodeid: number | null;
+  ramMb: number;
+  vcpus: number;
+  diskLocation: string;
+  storage: "network" | "local";
+  ha: boolean;
+  restartPriority: number;
+  state: string;
+  liveOwner?: number | null;
+  note?: string | null;
+};
+export type Phase = { name: string; at: string; ms?: number; ok: boolean; detail?: string };
+export type Incident = { id: number; at: string; actor: string; kind: string; severity: "info" | "warning" | "error"; nodeid: number | null; vm: string | null; summary: string; reason: string; phases: Phase[] | null };
+export type Election = {
+  state: "live" | "stale" | "missing" | "invalid";
+  problem: string | null;
+  localNodeId: number | null;
+  master: number | null;
+  isMaster: boolean;
+  why: string | null;
+  quorum: { quorate: boolean | null; have: number; need: number; members: number[] } | null;
+  term: number | null;
+  changesRefused: string | null;
+  nodes: Array<{ nodeid: number; prio: number; status: NodeStatus; isMaster: boolean; reason: string }>;
+  reasons: string[];
+};
+export type Settings = {
+  clusterIp: string;
+  clusterIpPrefix: number;
+  clusterIpDevice: string;
+  testIp: string | null;
+  panelPort: number;
+  fenceTimeoutMs: number;
+  storageTimeoutMs: number;
+  reserveNodes: number[];
+  failback: boolean;
+};
+export type User = { id: number; username: string; role: "admin" | "viewer"; disabled: boolean; lastLogin: string | null };

@@ -1,0 +1,116 @@
+import { useMemo, useState } from "react";
+import { patch, type NodeRow, type Vm } from "../api.ts";
+import { ErrorBox, useAction } from "../components.tsx";
+import { useData } from "../hooks.ts";
+
+export function VmsPage({ admin }: { admin: boolean }) {
+  const { data, error, reload } = useData<{ vms: Vm[] }>("/api/vms");
+  const nodes = useData<{ nodes: NodeRow[] }>("/api/nodes").data?.nodes ?? [];
+  const [text, setText] = useState("");
+  const [ha, setHa] = useState<"all" | "yes" | "no">("all");
+  const [node, setNode] = useState("all");
+  const save = useAction();
+  const nodeName = (id: number | null | undefined) => (id == null ? "—" : (nodes.find((n) => n.nodeid === id)?.name ?? `n${id}`));
+  const shown = useMemo(
+    () =>
+      (data?.vms ?? []).filter(
+        (v) => v.name.toLowerCase().includes(text.trim().toLowerCase()) && (ha === "all" || v.ha === (ha === "yes")) && (node === "all" || String(v.nodeid) === node),
+      ),
+    [data, text, ha, node],
+  );
+  const change = (v: Vm, body: Partial<Vm>, ok: string) => save.run(() => patch(`/api/vms/${encodeURIComponent(v.name)}`, body).then(reload), ok);
+  return (
+    <>
+      <h1>Virtual machines</h1>
+      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Filter by name
+          <input type="search" value={text} onChange={(e) => setText(e.target.value)} name="q" />
+        </label>
+        <label>
+          HA
+          <select value={ha} onChange={(e) => setHa(e.target.value as typeof ha)}>
+            <option value="all">all</option>
+            <option value="yes">HA only</option>
+            <option value="no">not HA</option>
+          </select>
+        </label>
+        <label>
+          Node
+          <select value={node} onChange={(e) => setNode(e.target.value)}>
+            <option value="all">all</option>
+            {nodes.map((n) => (
+              <option key={n.nodeid} value={String(n.nodeid)}>
+                {n.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      </form>
+      <ErrorBox error={error} />
+      {save.feedback}
+      <div className="table-wrap">
+        <table>
+          <caption className="sr-only">VMs, {shown.length} shown</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Node</th>
+              <th scope="col">State</th>
+              <th scope="col">Storage</th>
+              <th scope="col">HA</th>
+              <th scope="col">Restart priority</th>
+              <th scope="col">Resources</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((v) => (
+              <tr key={v.name} data-testid={`vm-${v.name}`}>
+                <th scope="row">{v.name}</th>
+                <td>
+                  {v.nodeid != null ? <a href={`#/nodes/${v.nodeid}`}>{nodeName(v.nodeid)}</a> : "—"}
+                  {v.liveOwner != null && v.liveOwner !== v.nodeid ? <span className="pending"> (live: {nodeName(v.liveOwner)})</span> : null}
+                </td>
+                <td>
+                  <span className={`vmstate vm-${v.state}`}>{v.state}</span>
+                </td>
+                <td>{v.storage}</td>
+                <td>
+                  <label className="switch">
+                    <input
+                      type="checkbox"
+                      checked={v.ha}
+                      disabled={!admin || save.busy || (v.storage === "local" && !v.ha)}
+                      aria-label={`HA for ${v.name}`}
+                      title={v.storage === "local" ? "A local-disk VM cannot be HA" : undefined}
+                      onChange={(e) => void change(v, { ha: e.target.checked }, `HA ${e.target.checked ? "on" : "off"} for ${v.name}`)}
+                    />
+                    <span aria-hidden="true">{v.ha ? "on" : "off"}</span>
+                  </label>
+                </td>
+                <td>
+                  <input
+                    type="number"
+                    className="narrow"
+                    defaultValue={v.restartPriority}
+                    key={`${v.name}-${v.restartPriority}`}
+                    min={-1000}
+                    max={1000}
+                    disabled={!admin}
+                    aria-label={`Restart priority for ${v.name}`}
+                    onBlur={(e) => Number(e.target.value) !== v.restartPriority && void change(v, { restartPriority: Number(e.target.value) }, `Restart priority saved for ${v.name}`)}
+                    onKeyDown={(e) => e.key === "Enter" && e.currentTarget.blur()}
+                  />
+                </td>
+                <td>
+                  {v.vcpus} vCPU · {v.ramMb} MB
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {data && shown.length === 0 && <p>No VM matches.</p>}
+    </>
+  );
+}
