@@ -26,6 +26,15 @@ export const AgentConfigSchema = z.object({
       options: z.record(z.string(), z.unknown()).default({}),
     })
     .optional(),
+  /** How the panel (started on the master) reaches the local database. */
+  panelDb: z
+    .object({
+      socketPath: z.string().min(1).default("/run/mysqld/mysqld.sock"),
+      user: z.string().min(1).default("ha_panel"),
+      password: z.string().min(1),
+      database: z.string().min(1).default("ha"),
+    })
+    .optional(),
   /** HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults. */
   ha: z
     .object({

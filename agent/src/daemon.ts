@@ -88,7 +88,7 @@ export class Daemon {
   private createCore(localNodeId: number) {
     this.localNodeId = localNodeId;
     const c = this.config;
-    this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log });
+    this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log, db: c.panelDb });
     if (c.database) {
       this.db = new DbEffects({
         self: localNodeId,

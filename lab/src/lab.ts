@@ -176,7 +176,10 @@ export class Lab {
       // VMs are processes here, with a made-up capacity so placement has RAM limits to respect.
       ha: this.state.ha,
       vm: { driver: "process", stopTimeoutMs: 2000, options: { capacity: { ramMb: 4096, vcpus: 4 } } },
-      ...(this.state.mariadb ? { database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password } } : {}),
+      ...(this.state.mariadb ? {
+            database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password },
+            panelDb: { user: LAB_DB_USERS.panel.user, password: LAB_DB_USERS.panel.password },
+          } : {}),
     };
   }
 

@@ -6,7 +6,16 @@ import type { Logger } from "../log.ts";
 
 const PANEL_MAIN = fileURLToPath(new URL("../../../panel/server/main.ts", import.meta.url));
 
-export type PanelOptions = LockFiles & { nodeid: number; host: string; port: number; tsxLoader: string; log: Logger };
+export type PanelOptions = LockFiles & {
+  nodeid: number;
+  host: string;
+  port: number;
+  tsxLoader: string;
+  log: Logger;
+  /** The daemon's live view, which the panel streams to browsers. */
+  statusFile: string;
+  db?: { socketPath: string; user: string; password: string; database: string };
+};
 
 export class Panel {
   private child: ChildProcess | null = null;
@@ -32,6 +41,10 @@ export class Panel {
         PANEL_PORT: String(this.o.port),
         PANEL_NODE: `n${this.o.nodeid}`,
         PANEL_RELOCATED_MARKER: this.o.relocatedMarkerFile,
+        PANEL_STATUS_FILE: this.o.statusFile,
+        ...(this.o.db
+          ? { PANEL_DB_SOCKET: this.o.db.socketPath, PANEL_DB_USER: this.o.db.user, PANEL_DB_PASSWORD: this.o.db.password, PANEL_DB_NAME: this.o.db.database }
+          : {}),
       },
       stdio: ["ignore", "inherit", "inherit"],
     });
