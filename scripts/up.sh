@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+pnpm --filter @ha/panel -s build >/dev/null   # the panel's UI (served by the master)
 exec ./labctl up --nodes "${NODES:-3}" "$@"

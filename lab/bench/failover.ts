@@ -76,7 +76,7 @@ async function bench(size: number) {
 }
 
 async function main() {
-  console.log(`corosync: knet, token 1000 ms, token_coefficient 0, consensus 1200 ms (default 1.2 x token); agent lease 1000 ms + margin 1000 ms`);
+  console.log(`corosync: knet, token 1000 ms, token_coefficient 0, consensus 1200 ms (default 1.2 x token); agent lease 1000 ms, release budget 1000 ms, margin 200 ms`);
   for (const size of sizes) {
     const r = await bench(size);
     console.log(`${size}-node lab, ${r.a.length} master crashes:`);

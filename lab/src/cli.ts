@@ -22,12 +22,18 @@ program
   .option("--no-agents", "do not start corolistener on the nodes")
   .option("--no-mariadb", "do not run MariaDB on the nodes")
   .option("--token <ms>", "corosync token timeout", int, 1000)
-  .action(async (o: { nodes: number; agents: boolean; mariadb: boolean; token: number }) => {
+  .option("--forward <port>", "serve the panel on 127.0.0.1:<port> (0: no forwarder)", int, 15000)
+  .action(async (o: { nodes: number; agents: boolean; mariadb: boolean; token: number; forward: number }) => {
     const t0 = Date.now();
     const lab = await Lab.up({ name: labName(), nodes: o.nodes, agents: o.agents, mariadb: o.mariadb, tokenMs: o.token, teardownOnExit: false });
     console.log(`lab ${lab.name}: ${o.nodes} nodes quorate in ${Date.now() - t0} ms`);
     for (const n of lab.topo.nodes) console.log(`  ${n.name}  ${n.ctlAddr}  prio ${n.prio}  netns ${n.ns}`);
     console.log(`cluster IP ${lab.topo.clusterIp} (held by the master), test IP ${lab.topo.testIp}`);
+    if (o.forward > 0 && o.agents) {
+      lab.forwardPanel(o.forward);
+      console.log(`panel: http://127.0.0.1:${o.forward}/  (forwarded to ${lab.topo.clusterIp}:1500 on the master)`);
+      console.log(`first login: open it and use the one-time setup token the panel printed: grep setupToken ${lab.nodeDir(1).replace(/n1$/, "n*")}/log/agent.out`);
+    }
     console.log(`try: labctl exec n1 -- corosync-quorumtool -s   |   labctl exec n1 -- ./corolistener -l   |   labctl down`);
   });
 

@@ -42,6 +42,7 @@ type LabState = {
   mariadb: boolean;
   tokenMs: number;
   ha: Record<string, number | boolean>;
+  forwarders?: number[]; // port forwarders in the root namespace (ended by down)
 };
 
 const stateDir = (name: string) => join(LAB_ROOT, name);
@@ -123,6 +124,7 @@ export class Lab {
       await mustRun("ip", ["-n", sw, "link", "set", br, "up"]);
     }
     await mustRun("ip", ["-n", sw, "addr", "add", `${testIp}/24`, "dev", dataBridge]);
+    await mustRun("ip", ["-n", sw, "addr", "add", `${this.topo.switchCtlAddr}/24`, "dev", ctlBridge]);
     await this.applyPartition();
   }
 
@@ -279,6 +281,21 @@ export class Lab {
     if (this.state.agents && this.processes(node.id, "agent").length === 0) await this.start(node.id, "agent");
   }
 
+  /**
+   * Makes the panel reachable from this machine: a socat on 127.0.0.1:<port> that opens each
+   * connection from the switch namespace to the cluster IP (the root namespace has no route there).
+   */
+  forwardPanel(port: number, panelPort = 1500): number {
+    const target = `${this.topo.clusterIp}:${panelPort}`;
+    const pid = spawnDetached(
+      ["socat", `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `EXEC:ip netns exec ${this.topo.switchNs} socat STDIO TCP\:${target}`],
+      join(stateDir(this.name), "forward.log"),
+    );
+    this.state.forwarders = [...(this.state.forwarders ?? []), pid];
+    this.save();
+    return pid;
+  }
+
   /** Cuts a node's control link at the switch (the data link, where the test IP answers, stays up). */
   async cut(ref: string | number, opts: { data?: boolean } = {}) {
     const node = findNode(this.topo, ref);
@@ -425,6 +442,13 @@ async function startAnchor(node: LabNode, dir: string, storage: string): Promise
 
 /** Removes every namespace, process and file of a lab; safe to call on a half-built or absent lab. */
 export function destroyLab(name: string): void {
+  // Forwarders live in the root namespace; end exactly the ones this lab recorded.
+  try {
+    const state = JSON.parse(readFileSync(stateFile(name), "utf8")) as LabState;
+    terminate((state.forwarders ?? []).filter((pid) => /socat/.test(runSyncQuiet("cat", [`/proc/${pid}/cmdline`]))));
+  } catch {
+    /* no state file */
+  }
   const namespaces = runSyncQuiet("ip", ["netns", "list"])
     .split("\n")
     .map((l) => l.split(" ")[0] ?? "")

@@ -22,6 +22,7 @@ export type LabTopology = {
   ctlPrefix: number;
   clusterIp: string;
   testIp: string; // answers on the data network only: lets a node tell "control link lost" from "isolated"
+  switchCtlAddr: string; // the switch's own address on the control network: the port forwarder connects from here
   nodes: LabNode[];
 };
 
@@ -57,6 +58,7 @@ export function labTopology(name: string, count: number): LabTopology {
     ctlPrefix: 24,
     clusterIp: `${CTL_NET}.100`,
     testIp: `${DATA_NET}.1`,
+    switchCtlAddr: `${CTL_NET}.254`,
     nodes,
   };
 }
