@@ -14,7 +14,8 @@ import { testIpReachable } from "./effects/test-ip.ts";
 import { createWatchdog, type Watchdog } from "./effects/watchdog.ts";
 import { ConfigSync } from "./effects/config-sync.ts";
 import { StatusFile } from "./effects/status-file.ts";
-import { decodeEnvelope, encodeEnvelope } from "./wire.ts";
+import { decodeEnvelope, encodeEnvelope, type AdminRequest } from "./wire.ts";
+import { AdminInbox } from "./effects/admin-inbox.ts";
 import { DbEffects } from "./effects/db/effects.ts";
 import { ClusterMetadata } from "./effects/cluster-metadata.ts";
 import { createVmDriver, type VmDriver, type VmDriverConfig } from "./effects/vm/index.ts";
@@ -42,6 +43,8 @@ export class Daemon {
   private readonly vms: VmDriver | null;
   private readonly metadata: ClusterMetadata | null;
   private lastInventory = "";
+  private configNodes: NodeConfig[] = [];
+  private readonly inbox: AdminInbox;
   private lastLocalVms = "";
   /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -55,6 +58,7 @@ export class Daemon {
     this.ip = config.clusterIp ? new ClusterIp({ ip: config.clusterIp, prefix: config.clusterIpPrefix, device: config.clusterIpDevice }) : null;
     this.heartbeat = config.storageDir ? new StorageHeartbeat(config.storageDir) : null;
     this.status = new StatusFile(config.statusFile);
+    this.inbox = new AdminInbox(config.statusFile);
     this.metadata = config.storageDir ? new ClusterMetadata(config.storageDir) : null;
     this.vms = config.vm ? createVmDriver({ driver: config.vm.driver, ...config.vm.options } as VmDriverConfig) : null;
   }
@@ -79,6 +83,7 @@ export class Daemon {
       case "cpg-membership":
         return this.feed({ type: "cpg-membership", now: now(), members: [...new Set(e.members.map((m) => m.nodeid))].sort((a, b) => a - b) });
       case "config":
+        this.configNodes = nodesFrom(e);
         return this.feed({ type: "config", now: now(), version: Number(e.configVersion), nodes: nodesFrom(e), settings: this.config.ha });
       case "cpg-message":
         return this.onMessage(e.nodeid, e.data);
@@ -119,6 +124,7 @@ export class Daemon {
         this.log.warn({ err: (err as Error).message }, "cannot read VM inventory from the shared storage");
       }
       await this.reportLocalVms();
+      for (const request of await this.inbox.take()) this.onAdminRequest(request);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -147,9 +153,30 @@ export class Daemon {
     await this.reportLocalVms();
   }
 
+  /** A request from `corolistener elect|set-node` on this node. */
+  private onAdminRequest(request: AdminRequest) {
+    this.log.info({ request }, "admin request");
+    // An election is started by the core itself; node changes go to whoever is master, in order.
+    if (request.kind === "elect") return this.feed({ type: "admin", now: now(), request: { kind: "elect" } });
+    void this.client.send(encodeEnvelope({ ch: "admin", request })).catch((err: Error) => this.log.error({ err: err.message }, "cannot forward admin request"));
+  }
+
+  /** Every node gets node changes; only the master turns them into desired state. */
+  private onAdminMessage(from: number, request: AdminRequest) {
+    if (request.kind !== "set-node" || !this.core?.view().isMaster) return;
+    if (!this.configNodes.some((n) => n.nodeid === request.nodeid)) {
+      return this.log.error({ from, request }, `admin request refused: n${request.nodeid} is not in the node list`);
+    }
+    const nodes = this.configNodes.map((n) =>
+      n.nodeid === request.nodeid ? { ...n, prio: request.prio ?? n.prio, replication: request.replication ?? n.replication } : n,
+    );
+    this.feed({ type: "desired-config", now: now(), nodes });
+  }
+
   private onMessage(from: number, data: Buffer) {
     const env = decodeEnvelope(data);
     if (!env) return this.log.warn({ from }, "ignored an undecodable CPG message");
+    if (env.ch === "admin") return this.onAdminMessage(from, env.request);
     if (env.ch === "core") return this.feed({ type: "cpg-message", now: now(), from, msg: env.msg });
     if (env.ch === "conf-ack") return this.configSync.ack(env.version, from);
     if (env.ch === "conf") {

@@ -2,7 +2,20 @@
 // messages (validated again inside the core); `conf`/`conf-ack` carry corosync.conf distribution.
 import { z } from "zod";
 
+/** What an admin can ask of the cluster from any node (`corolistener set-node`, `corolistener elect`). */
+export const AdminRequestSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("elect") }),
+  z.object({
+    kind: z.literal("set-node"),
+    nodeid: z.number().int().positive(),
+    prio: z.number().int().min(0).max(1_000_000).optional(),
+    replication: z.boolean().optional(),
+  }),
+]);
+export type AdminRequest = z.infer<typeof AdminRequestSchema>;
+
 const Envelope = z.discriminatedUnion("ch", [
+  z.object({ ch: z.literal("admin"), request: AdminRequestSchema }),
   z.object({ ch: z.literal("core"), msg: z.unknown() }),
   z.object({ ch: z.literal("conf"), version: z.number().int().positive(), text: z.string().max(1_000_000) }),
   z.object({ ch: z.literal("conf-ack"), version: z.number().int().positive() }),

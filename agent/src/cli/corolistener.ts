@@ -47,6 +47,33 @@ program
     await runDaemon(o.config);
   });
 
+/** Hands a request to the local daemon, which must be running. */
+async function askDaemon(configPath: string | undefined, request: import("../wire.ts").AdminRequest) {
+  const config = loadAgentConfig(configPath);
+  if (!readLiveStatus(config.statusFile)) throw new Error("the corolistener daemon is not running on this node");
+  const { AdminInbox } = await import("../effects/admin-inbox.ts");
+  await new AdminInbox(config.statusFile).put(request);
+  process.stdout.write(`asked the daemon: ${JSON.stringify(request)}\n`);
+}
+
+program
+  .command("set-node <nodeid>")
+  .description("change a node's prio and/or replication role; the master distributes corosync.conf")
+  .option("--prio <n>", "new priority", Number)
+  .option("--replication <on|off>", "replication role")
+  .option("-c, --config <file>", "agent settings (JSON)")
+  .action(async (nodeid: string, o: { prio?: number; replication?: string; config?: string }) => {
+    if (o.prio === undefined && o.replication === undefined) throw new Error("give --prio and/or --replication");
+    if (o.replication !== undefined && !["on", "off"].includes(o.replication)) throw new Error("--replication takes on or off");
+    await askDaemon(o.config, { kind: "set-node", nodeid: Number(nodeid), prio: o.prio, replication: o.replication === undefined ? undefined : o.replication === "on" });
+  });
+
+program
+  .command("elect")
+  .description("re-elect the master now (the best prio wins even without failback)")
+  .option("-c, --config <file>", "agent settings (JSON)")
+  .action(async (o: { config?: string }) => askDaemon(o.config, { kind: "elect" }));
+
 const vm = program.command("vm").description("VM definitions in the cluster metadata (shared storage)");
 vm.command("define <name>")
   .description("define (or redefine) a VM; the master places and starts it")

@@ -2,6 +2,8 @@
 //
 // - The master multicasts `renew` every leaseRenewMs; its lease runs from the send time of its
 //   last renewal delivered back to it in a majority view. Expired lease -> release at once.
+// - The database is primary only together with the IP and panel: every step-down (and the agent
+//   start) demotes it first (`DemoteDatabase`: read-only at once), and `released` waits for it.
 // - Every node keeps "evidence": for each possible other holder, when it is certainly gone
 //   (renewal seen + leaseMs + releaseBudgetMs + leaseMarginMs). A new master assigns the IP
 //   only after all of that, unless the old holder confirms its release (`released`).
@@ -42,6 +44,11 @@ export class ClusterIpRole {
   private acquireRetryAt = 0;
   private dbPrimary = false;
   private dbFollowing: NodeId | null = null;
+  /** The database may still be writable here (promoted, or unknown at startup) until a demote is confirmed. */
+  private dbMaybePrimary = true;
+  /** DB role actions (promote/demote) emitted and not yet answered: only the last answer tells the state. */
+  private dbOps = 0;
+  private demoteRetryAt = Infinity;
   /** The master as last decided by the ordered stream (to notice our own demotion). */
   private decidedMaster: NodeId | null = null;
 
@@ -71,12 +78,14 @@ export class ClusterIpRole {
   private emit(a: CoreAction): void {
     if (a.type === 'AssignClusterIp' || a.type === 'ReleaseClusterIp') this.ipOps += 1;
     if (a.type === 'StartPanel' || a.type === 'StopPanel') this.panelOps += 1;
+    if (a.type === 'PromoteDatabase' || a.type === 'DemoteDatabase') this.dbOps += 1;
     this.ctx.out.act(a);
   }
 
   /** First step of the agent: we cannot know what an earlier run held. */
   start(): void {
     this.evidence.set(0, holderGoneAt(this.ctx.now, this.ctx.s));
+    this.emit({ type: 'DemoteDatabase', reason: 'startup: not master yet; make the database read-only (an earlier run may have left it primary)' });
     this.emit({ type: 'ReleaseClusterIp', reason: 'startup: not master yet; remove any address left by an earlier run' });
     this.emit({ type: 'StopPanel', reason: 'startup: not master yet; stop any panel left by an earlier run' });
   }
@@ -89,6 +98,12 @@ export class ClusterIpRole {
   }
 
   stepDown(reason: string, kind: DecisionKind): void {
+    // The database first: a partitioned old primary must stop taking writes at once.
+    if (this.dbPrimary) {
+      this.dbPrimary = false;
+      this.emit({ type: 'DemoteDatabase', reason });
+      this.ctx.out.decide(kind, `database read-only: ${reason}`);
+    }
     if (this.wantIp) this.emit({ type: 'ReleaseClusterIp', reason });
     if (this.wantPanel) this.emit({ type: 'StopPanel', reason });
     if (this.wantIp || this.wantPanel) {
@@ -137,6 +152,7 @@ export class ClusterIpRole {
   /** Results of our IP / panel actions. */
   onResult(a: CoreAction, ok: boolean, error: string | undefined): void {
     const { ctx } = this;
+    if (a.type === 'PromoteDatabase' || a.type === 'DemoteDatabase') return this.onDbResult(a.type, ok, error);
     const mine = a.type === 'AssignClusterIp' || a.type === 'ReleaseClusterIp' || a.type === 'StartPanel' || a.type === 'StopPanel';
     if (!mine) return;
     if (!ok) ctx.out.decide('action', `${a.type} failed: ${error ?? 'error'}`);
@@ -161,6 +177,18 @@ export class ClusterIpRole {
       default:
         return;
     }
+  }
+
+  private onDbResult(type: 'PromoteDatabase' | 'DemoteDatabase', ok: boolean, error: string | undefined): void {
+    const { ctx } = this;
+    this.dbOps = Math.max(0, this.dbOps - 1);
+    if (type === 'PromoteDatabase') return; // failures are logged by the core; the effect layer retries
+    if (ok) {
+      if (!this.dbPrimary && this.dbOps === 0) this.dbMaybePrimary = false;
+      return;
+    }
+    ctx.out.decide('action', `DemoteDatabase failed: ${error ?? 'error'}; retry in ${ctx.s.vmRetryMs} ms`);
+    if (!this.dbPrimary) this.demoteRetryAt = ctx.now + ctx.s.vmRetryMs;
   }
 
   // ---- every step
@@ -190,15 +218,19 @@ export class ClusterIpRole {
       if (leaseOk && safe) this.acquire();
     }
 
+    if (!this.dbPrimary && now >= this.demoteRetryAt) {
+      this.demoteRetryAt = Infinity;
+      this.emit({ type: 'DemoteDatabase', reason: 'retry: the last demote failed and this node is not the master' });
+    }
     if (rep.synced && rep.master !== null && rep.master !== id && this.dbFollowing !== rep.master) {
       this.dbFollowing = rep.master;
       this.dbPrimary = false;
       out.act({ type: 'FollowDatabase', master: rep.master, reason: `n${rep.master} is master (term ${rep.term})` });
     }
     if (this.owedReleased && amMaster) this.owedReleased = false; // master again: nothing to confirm
-    if (this.owedReleased && !this.ipMaybeHeld && !this.panelMaybeHeld && rep.synced && rep.isMember(id)) {
+    if (this.owedReleased && !this.ipMaybeHeld && !this.panelMaybeHeld && !this.dbMaybePrimary && rep.synced && rep.isMember(id)) {
       this.owedReleased = false;
-      out.send({ v: 1, kind: 'released', term: rep.term }, 'cluster IP and panel released: the new master need not wait for our lease');
+      out.send({ v: 1, kind: 'released', term: rep.term }, 'cluster IP and panel released, database read-only: the new master need not wait for our lease');
     }
   }
 
@@ -212,9 +244,10 @@ export class ClusterIpRole {
     this.emit({ type: 'StartPanel', kind: this.ranPanelBefore ? 'restarted' : 'moved', reason });
     this.ranPanelBefore = true;
     if (!this.dbPrimary) {
-      this.dbPrimary = true;
+      this.dbPrimary = this.dbMaybePrimary = true;
       this.dbFollowing = null;
-      ctx.out.act({ type: 'PromoteDatabase', reason });
+      this.demoteRetryAt = Infinity;
+      this.emit({ type: 'PromoteDatabase', reason });
     }
   }
 }

@@ -79,6 +79,43 @@ export interface RoundHello {
   prio: number;
   status: SelfStatus;
   nodeCount: number;
+  /** > 0: the sender is a freshly started agent still in its startup grace (see startupWait). */
+  graceLeftMs?: number;
+  /** The sender's votequorum members (if quorate). */
+  quorumMembers?: readonly NodeId[];
+}
+
+/** What the startup grace looks at, per member of the view. */
+export interface StartupInfo {
+  from: NodeId;
+  graceLeftMs?: number;
+  quorumMembers?: readonly NodeId[];
+}
+
+/**
+ * Startup grace (pure; every member computes it from the same ordered hellos/reports).
+ * Returns why a FRESH master must not be elected yet, or null if it may be: the election waits
+ * only while every member of the view is still in its startup grace (young: started less than
+ * startupGraceMs ago and never saw a master) and some node of a member's quorate corosync
+ * membership has no agent in the CPG view yet. A member past its grace multicasts a report, which
+ * ends the wait at the same ordered position for everyone.
+ */
+export function startupWait(members: readonly NodeId[], infos: readonly StartupInfo[]): string | null {
+  const byId = new Map(infos.map((i) => [i.from, i]));
+  let left = Infinity;
+  for (const m of members) {
+    const g = byId.get(m)?.graceLeftMs ?? 0;
+    if (!(g > 0)) return null;
+    if (g < left) left = g;
+  }
+  if (members.length === 0) return null;
+  const inView = new Set(members);
+  const missing = new Set<NodeId>();
+  for (const m of members) for (const q of byId.get(m)?.quorumMembers ?? []) if (!inView.has(q)) missing.add(q);
+  if (missing.size === 0) return null;
+  const list = [...missing].sort((a, b) => a - b).map((n) => `n${n}`);
+  const who = list.length === 1 ? `${list[0]}'s agent` : `the agents of ${list.join(', ')}`;
+  return `waiting up to ${Math.ceil(left / 1000)}s for ${who} to join (corosync member, not in the CPG group yet; every member is starting up)`;
 }
 
 export interface RoundResult extends ElectionResult {
@@ -112,5 +149,10 @@ export function resolveRound(members: readonly NodeId[], hellos: readonly RoundH
     claimant?.from ?? null,
     settings,
   );
+  // Startup grace: no FRESH master while the cluster is still booting and a node's agent is missing.
+  if (claimant === undefined && result.master !== null) {
+    const wait = startupWait(members, hellos);
+    if (wait !== null) return { master: null, term, majority, clusterSize, reason: wait };
+  }
   return { ...result, term, majority, clusterSize };
 }

@@ -75,6 +75,14 @@ function vmSpec(x: unknown, what: string): VmSpec {
   return spec;
 }
 
+/** Optional startup-grace fields of hello/report (absent in messages of older agents). */
+function startupFields(m: Record<string, unknown>): { graceLeftMs?: number; quorumMembers?: number[] } {
+  const out: { graceLeftMs?: number; quorumMembers?: number[] } = {};
+  if (m['graceLeftMs'] !== undefined) out.graceLeftMs = int(m['graceLeftMs'], 'graceLeftMs');
+  if (m['quorumMembers'] !== undefined) out.quorumMembers = list(m['quorumMembers'], 'quorumMembers', (x, w) => int(x, w, 1));
+  return out;
+}
+
 function parse(raw: unknown): CpgMessage {
   const m = obj(raw, 'message');
   if (m['v'] !== 1) fail(`unsupported message version ${JSON.stringify(m['v'])}`);
@@ -97,6 +105,7 @@ function parse(raw: unknown): CpgMessage {
         msSinceRenewal: int(m['msSinceRenewal'], 'msSinceRenewal'),
         renewedBy: nodeOrNull(m['renewedBy'], 'renewedBy'),
         owners: owners(m['owners'], 'owners'),
+        ...startupFields(m),
       };
     case 'renew':
       return { v: 1, kind, term: int(m['term'], 'term'), sentAt: num(m['sentAt'], 'sentAt') };
@@ -110,6 +119,7 @@ function parse(raw: unknown): CpgMessage {
         configVersion: int(m['configVersion'], 'configVersion'),
         nodeCount: int(m['nodeCount'], 'nodeCount', 1),
         failback: bool(m['failback'], 'failback'),
+        ...startupFields(m),
       };
     case 'elect':
       return { v: 1, kind, reason: text(m['reason'], 'reason') };

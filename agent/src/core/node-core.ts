@@ -73,6 +73,10 @@ class Core implements NodeCore, LocalFacts {
   // Quorum (votequorum) and membership history
   quorate: boolean | null = null;
   private quorumMembers: NodeId[] = [];
+  /** Bumped when quorate or the quorum members change (cheap report pre-check). */
+  private quorumVersion = 0;
+  /** A master was decided in a view of ours since this agent started: the startup grace is over. */
+  private sawMaster = false;
   /** Start of our current run of majority views (bounds what absent nodes can still do). */
   private majoritySince: number | null = null;
   private readonly goneAt = new Map<NodeId, number>();
@@ -84,7 +88,7 @@ class Core implements NodeCore, LocalFacts {
   private fencedSince: number | null = null;
   private lastReportKey = '';
   /** Inputs of the last report check (cheap to compare; the report itself is not). */
-  private reportCheck = { vmsVersion: -1, status: '', configVersion: -1, nodeCount: -1, failback: false, prio: Number.NaN };
+  private reportCheck = { vmsVersion: -1, status: '', configVersion: -1, nodeCount: -1, failback: false, prio: Number.NaN, young: false, quorumVersion: -1 };
   private readonly masterInputs: MasterInputs;
 
   constructor(id: NodeId, settings: Settings, options: CoreOptions) {
@@ -198,6 +202,19 @@ class Core implements NodeCore, LocalFacts {
     return this.selfStatus === 'member' && this.quorate === true && rep.synced && rep.majority && rep.tableKnown && rep.isGoodMember(id);
   }
 
+  /** > 0 while this agent is in its startup grace (started recently, never saw a master). */
+  private graceLeftMs(): number {
+    const { ctx } = this;
+    if (this.sawMaster) return 0;
+    const left = ctx.startedAt + ctx.s.startupGraceMs - ctx.now;
+    return left > 0 ? Math.ceil(left) : 0;
+  }
+
+  /** What hellos and reports carry for the startup grace. */
+  private startupFields(): { graceLeftMs: number; quorumMembers: NodeId[] } {
+    return { graceLeftMs: this.graceLeftMs(), quorumMembers: this.quorate === true ? [...this.quorumMembers] : [] };
+  }
+
   private flapsOf(id: NodeId): FlapHistory {
     let h = this.flaps.get(id);
     if (h === undefined) this.flaps.set(id, (h = newFlapHistory()));
@@ -259,7 +276,7 @@ class Core implements NodeCore, LocalFacts {
       case 'action-result':
         this.ip.onResult(e.action, e.ok, e.error);
         this.vms.onResult(e.action, e.ok, e.error);
-        if (!e.ok && !['AssignClusterIp', 'ReleaseClusterIp', 'StartPanel', 'StopPanel', 'StartVm', 'StopVm'].includes(e.action.type)) {
+        if (!e.ok && !['AssignClusterIp', 'ReleaseClusterIp', 'StartPanel', 'StopPanel', 'DemoteDatabase', 'StartVm', 'StopVm'].includes(e.action.type)) {
           ctx.out.decide('action', `${e.action.type} failed: ${e.error ?? 'error'}`);
         }
         return;
@@ -276,8 +293,10 @@ class Core implements NodeCore, LocalFacts {
 
   private onQuorum(quorate: boolean, members: NodeId[]): void {
     const was = this.quorate;
+    const sorted = [...new Set(members)].sort((a, b) => a - b);
+    if (was !== quorate || sorted.join() !== this.quorumMembers.join()) this.quorumVersion += 1;
     this.quorate = quorate;
-    this.quorumMembers = [...members].sort((a, b) => a - b);
+    this.quorumMembers = sorted;
     if (was === quorate) return;
     const n = this.nodeCount();
     this.ctx.out.decide('quorum', quorate ? `quorate: ${members.length} of ${n} votes, need ${quorumNeed(n)}` : this.quorumLostReason());
@@ -331,6 +350,7 @@ class Core implements NodeCore, LocalFacts {
         failback: ctx.s.failback,
         ...this.ip.helloLease(),
         owners: this.master.knownOwners(),
+        ...this.startupFields(),
       },
       'membership changed: state exchange',
     );
@@ -357,6 +377,7 @@ class Core implements NodeCore, LocalFacts {
         }
         case 'master':
           out.decide('election', `term ${n.term}: ${n.master === null ? 'no master' : `master n${n.master}`}: ${n.reason}`);
+          if (n.master !== null) this.sawMaster = true;
           this.ip.onMasterDecided(n.master);
           this.master.onNewTerm();
           this.vms.requestScan();
@@ -379,6 +400,9 @@ class Core implements NodeCore, LocalFacts {
           break;
         case 'start-intent':
           if (n.from === id) this.vms.onOwnStartDelivered(n.vm, n.epoch, n.sentAt, this.canStartVms(), this.selfStatus);
+          break;
+        case 'deferred':
+          out.decide('election', `term ${rep.term}: no master yet: ${n.reason}`);
           break;
         case 'elect-requested':
           out.decide('election', `election requested by n${n.from}: ${n.reason}`);
@@ -429,9 +453,31 @@ class Core implements NodeCore, LocalFacts {
     // Cheap pre-check before building the report.
     const c = this.reportCheck;
     const prio = this.prioOf(id);
-    if (c.vmsVersion === this.vms.version && c.status === this.selfStatus && c.configVersion === this.configVersion && c.nodeCount === this.nodeCount() && c.failback === s.failback && c.prio === prio) return;
-    Object.assign(c, { vmsVersion: this.vms.version, status: this.selfStatus, configVersion: this.configVersion, nodeCount: this.nodeCount(), failback: s.failback, prio });
-    const report = { prio, status: this.selfStatus, running: this.vms.active(), configVersion: this.configVersion, nodeCount: this.nodeCount(), failback: s.failback };
+    const young = this.graceLeftMs() > 0;
+    // Quorum members matter to the others only while we are young (startup grace).
+    const quorumVersion = young ? this.quorumVersion : -1;
+    if (
+      c.vmsVersion === this.vms.version &&
+      c.status === this.selfStatus &&
+      c.configVersion === this.configVersion &&
+      c.nodeCount === this.nodeCount() &&
+      c.failback === s.failback &&
+      c.prio === prio &&
+      c.young === young &&
+      c.quorumVersion === quorumVersion
+    ) {
+      return;
+    }
+    Object.assign(c, { vmsVersion: this.vms.version, status: this.selfStatus, configVersion: this.configVersion, nodeCount: this.nodeCount(), failback: s.failback, prio, young, quorumVersion });
+    const report = {
+      prio,
+      status: this.selfStatus,
+      running: this.vms.active(),
+      configVersion: this.configVersion,
+      nodeCount: this.nodeCount(),
+      failback: s.failback,
+      ...this.startupFields(),
+    };
     const key = reportKeyOf(report);
     if (key === this.lastReportKey) return;
     this.lastReportKey = key;
@@ -453,7 +499,20 @@ class Core implements NodeCore, LocalFacts {
   }
 }
 
-/** What a report says, as a comparable string (hellos carry the same fields). */
-function reportKeyOf(r: { prio: number; status: SelfStatus; running: readonly VmId[]; configVersion: number; nodeCount: number; failback: boolean }): string {
-  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}`;
+/**
+ * What a report says, as a comparable string (hellos carry the same fields). Of the startup-grace
+ * fields only "young" and, while young, the quorum members count (graceLeftMs itself ticks down).
+ */
+function reportKeyOf(r: {
+  prio: number;
+  status: SelfStatus;
+  running: readonly VmId[];
+  configVersion: number;
+  nodeCount: number;
+  failback: boolean;
+  graceLeftMs?: number;
+  quorumMembers?: readonly NodeId[];
+}): string {
+  const young = (r.graceLeftMs ?? 0) > 0;
+  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}|${young ? `young:${(r.quorumMembers ?? []).join(',')}` : 'old'}`;
 }

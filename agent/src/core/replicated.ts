@@ -6,7 +6,7 @@
 // (the round). The round merges what the members know, so a newcomer and an old member end up
 // with the same master, term and VM owners.
 
-import { electMaster, resolveRound, type Candidate, type RoundHello } from './election.ts';
+import { electMaster, resolveRound, startupWait, type Candidate, type RoundHello } from './election.ts';
 import type { CpgMessage, NodeId, OwnerTriple, SelfStatus, VmId, VmSpec } from './types.ts';
 
 export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
@@ -18,6 +18,22 @@ export interface MemberReport {
   configVersion: number;
   nodeCount: number;
   failback: boolean;
+  /** Startup grace of the member (0 = past it, or an older agent) and its quorum members. */
+  graceLeftMs: number;
+  quorumMembers: NodeId[];
+}
+
+function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers'> & { graceLeftMs?: number; quorumMembers?: NodeId[] }): MemberReport {
+  return {
+    prio: m.prio,
+    status: m.status,
+    running: m.running,
+    configVersion: m.configVersion,
+    nodeCount: m.nodeCount,
+    failback: m.failback,
+    graceLeftMs: m.graceLeftMs ?? 0,
+    quorumMembers: m.quorumMembers ?? [],
+  };
 }
 
 export interface Owner {
@@ -36,6 +52,8 @@ export type ReplicaNote =
   | { kind: 'owner-changed'; vm: VmId; from: NodeId | null; to: NodeId; epoch: number; reason: string }
   | { kind: 'start-intent'; from: NodeId; vm: VmId; epoch: number; sentAt: number }
   | { kind: 'elect-requested'; from: NodeId; reason: string }
+  /** An ordered event would have elected a fresh master, but the startup grace holds it back. */
+  | { kind: 'deferred'; reason: string }
   | { kind: 'ignored'; reason: string };
 
 const sortedUnique = (ids: readonly NodeId[]): NodeId[] => [...new Set(ids)].sort((a, b) => a - b);
@@ -110,14 +128,7 @@ export class Replica {
         if (from === this.master && msg.term === this.term && this.majority) return [{ kind: 'renewed', from, sentAt: msg.sentAt }];
         return [];
       case 'report':
-        this.reports.set(from, {
-          prio: msg.prio,
-          status: msg.status,
-          running: msg.running,
-          configVersion: msg.configVersion,
-          nodeCount: msg.nodeCount,
-          failback: msg.failback,
-        });
+        this.reports.set(from, memberReport(msg));
         return this.reelect(false, `n${from} reported ${msg.status}, prio ${msg.prio}`);
       case 'elect':
         return [{ kind: 'elect-requested', from, reason: msg.reason }, ...this.reelect(true, `election requested by n${from}: ${msg.reason}`)];
@@ -151,9 +162,7 @@ export class Replica {
 
   private completeRound(helloMap: Map<NodeId, HelloMsg>): ReplicaNote[] {
     const hellos = [...helloMap].sort((a, b) => a[0] - b[0]).map(([from, h]) => ({ ...h, from }));
-    this.reports = new Map(
-      hellos.map((h) => [h.from, { prio: h.prio, status: h.status, running: h.running, configVersion: h.configVersion, nodeCount: h.nodeCount, failback: h.failback }]),
-    );
+    this.reports = new Map(hellos.map((h) => [h.from, memberReport(h)]));
     const roundHellos: RoundHello[] = hellos.map((h) => ({
       from: h.from,
       term: h.term,
@@ -162,6 +171,8 @@ export class Replica {
       prio: h.prio,
       status: h.status,
       nodeCount: h.nodeCount,
+      graceLeftMs: h.graceLeftMs ?? 0,
+      quorumMembers: h.quorumMembers ?? [],
     }));
     const result = resolveRound(this.members, roundHellos, { failback: this.failback() });
     this.term = result.term;
@@ -193,6 +204,12 @@ export class Replica {
     const candidates: Candidate[] = good.map((id) => ({ nodeid: id, prio: this.reports.get(id)!.prio }));
     const current = this.master !== null && this.isGoodMember(this.master) ? this.master : null;
     const result = electMaster(good, candidates, current, { failback: force || this.failback() });
+    // Startup grace: only while there is no master at all in this view (never delays a failover);
+    // an explicit elect request overrides it.
+    if (!force && this.master === null && result.master !== null) {
+      const wait = startupWait(this.members, this.members.map((id) => ({ from: id, ...this.reports.get(id) })));
+      if (wait !== null) return [{ kind: 'deferred', reason: `${cause}: ${wait}` }];
+    }
     if (result.master === this.master) return [];
     this.master = result.master;
     this.term += 1;

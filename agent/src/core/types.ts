@@ -48,6 +48,14 @@ export interface Settings {
   reserveNodes: NodeId[];
   /** Wait this long before retrying a VM start that failed. */
   vmRetryMs: number;
+  /**
+   * Startup grace: while every member of a majority CPG view is a freshly started agent (started
+   * less than this long ago and never saw a master) and some node of the corosync quorum has no
+   * agent in the view yet, no fresh master is elected, so a cluster that boots together elects
+   * its best node rather than whoever joined first. Never delays a failover (an established
+   * master, or any member past its grace, ends the wait). 0 = off.
+   */
+  startupGraceMs: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -69,6 +77,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   unstableMaxOutageMs: 15_000,
   reserveNodes: [],
   vmRetryMs: 5000,
+  startupGraceMs: 5000,
 });
 
 /** Merge partial settings over the defaults. */
@@ -91,6 +100,7 @@ export function settingsProblems(s: Settings): string[] {
   if (!(s.storageWriteMs < s.storageTimeoutMs)) p.push(`storageWriteMs ${s.storageWriteMs} must be < storageTimeoutMs ${s.storageTimeoutMs}`);
   if (!(s.storageWriteMaxMs < s.fenceTimeoutMs)) p.push(`storageWriteMaxMs ${s.storageWriteMaxMs} must be < fenceTimeoutMs ${s.fenceTimeoutMs}`);
   if (!(s.fenceTimeoutMs > s.tickMs)) p.push(`fenceTimeoutMs must be > tickMs`);
+  if (!(Number.isFinite(s.startupGraceMs) && s.startupGraceMs >= 0)) p.push(`startupGraceMs ${s.startupGraceMs} must be a finite number >= 0`);
   return p;
 }
 
@@ -184,11 +194,30 @@ export type CpgMessage =
       /** Whose renewal that was (null: none seen since the sender started). */
       renewedBy: NodeId | null;
       owners: OwnerTriple[];
+      /**
+       * > 0: the sender is a freshly started agent that never saw a master, and its startup grace
+       * ends in this many ms. Absent (older agents) = 0.
+       */
+      graceLeftMs?: number;
+      /** The sender's votequorum members if it is quorate, else []. Absent (older agents) = []. */
+      quorumMembers?: NodeId[];
     }
   /** Master lease renewal; its delivery back to the master proves the ring works. */
   | { v: 1; kind: 'renew'; term: number; sentAt: number }
   /** Member status report, sent whenever it changes. */
-  | { v: 1; kind: 'report'; prio: number; status: SelfStatus; running: VmId[]; configVersion: number; nodeCount: number; failback: boolean }
+  | {
+      v: 1;
+      kind: 'report';
+      prio: number;
+      status: SelfStatus;
+      running: VmId[];
+      configVersion: number;
+      nodeCount: number;
+      failback: boolean;
+      /** As in `hello` (a report is sent when the grace ends or the quorum members change). */
+      graceLeftMs?: number;
+      quorumMembers?: NodeId[];
+    }
   /** Admin asked for an election (best prio wins, even without failback). */
   | { v: 1; kind: 'elect'; reason: string }
   /** The sender (a former master) has released the cluster IP and panel. */
@@ -247,6 +276,11 @@ export type CoreAction =
   | Act<'StartPanel', { kind: 'restarted' | 'moved' }>
   | Act<'StopPanel'>
   | Act<'PromoteDatabase'>
+  /**
+   * Make the local database read-only at once (the node is not, or no longer, the master: step
+   * down for any reason, and at startup). Emitted before the IP/panel release of the same step.
+   */
+  | Act<'DemoteDatabase'>
   | Act<'FollowDatabase', { master: NodeId }>
   /**
    * `epoch` is a fencing token: the driver may refuse if metadata holds a newer epoch.

@@ -3,6 +3,9 @@
 // interfaces throughout and fails the suite if two nodes ever hold the cluster IP at once.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
 import { Lab, Probe, HTTP_WATCH, ClusterIpChecker, sleep } from "../../src/index.ts";
 
 type Row = { id: number; status: string; master: boolean; prio: number };
@@ -118,12 +121,32 @@ describe("HA on a 3-node lab", { timeout: 600_000 }, () => {
     await waitView(lab, 1, "n3 back", (v) => ["member", "network unstable"].includes(statusOf(v, 3) ?? ""), 30_000);
   });
 
+  it("set-node raises n3's prio: the master distributes corosync.conf to every node, no re-election; elect moves it", async () => {
+    const r = await lab.exec(2, ["./corolistener", "set-node", "3", "--prio", "99", "-c", "/etc/corosync/corolistener.json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const confOf = (id: number) => readClusterConfig(parseCorosyncConf(readFileSync(join(lab.nodeDir(id), "etc-corosync", "corosync.conf"), "utf8")));
+    await until("corosync.conf with n3 prio 99 on every node", async () =>
+      [1, 2, 3].every((id) => {
+        const c = confOf(id);
+        return c.configVersion >= 2n && c.nodes.find((n) => n.nodeid === 3)?.prio === 99;
+      }),
+    );
+    const v = await waitView(lab, 1, "corosync reloaded: n3 has prio 99", (v) => v.nodes.find((n) => n.id === 3)?.prio === 99);
+    assert.equal(v.master, 1, "a prio change alone does not move the master (no failback)");
+    const mark = watch.lines.length;
+    const e = await lab.exec(3, ["./corolistener", "elect", "-c", "/etc/corosync/corolistener.json"]);
+    assert.equal(e.code, 0, e.stderr);
+    await waitView(lab, 2, "n3 elected", (v) => v.master === 3);
+    await servedBy(watch, 3, mark);
+    assert.deepEqual(await checker.holders(), [3]);
+  });
+
   it("cut the shared storage of n2: storage isolation; healed: member again", async () => {
     await lab.storageCut(2);
     await waitView(lab, 1, "n2 storage isolation", (v) => statusOf(v, 2) === "storage isolation", 30_000);
     await lab.storageHeal(2);
     await waitView(lab, 1, "n2 member again", (v) => statusOf(v, 2) === "member", 30_000);
-    assert.deepEqual(await checker.holders(), [1]);
+    assert.deepEqual(await checker.holders(), [3]);
   });
 });
 

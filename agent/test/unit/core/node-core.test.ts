@@ -81,7 +81,7 @@ describe('node core: quorum loss', () => {
     h.testIpUp.set(1, false); // lost the control network and the test IP: network isolation
     h.run(1000);
     const r = h.deliver(1, { type: 'quorum', quorate: false, members: [1] })!;
-    assert.deepEqual(types(r.actions).filter((t) => t !== 'SendCpg'), ['ReleaseClusterIp', 'StopPanel', 'StopVm vm1']);
+    assert.deepEqual(types(r.actions).filter((t) => t !== 'SendCpg'), ['DemoteDatabase', 'ReleaseClusterIp', 'StopPanel', 'StopVm vm1']);
     assert.ok(r.decisions.some((d) => d.reason === 'quorum lost: 1 of 3 votes, need 2'));
     assert.ok(r.actions.every((a) => a.reason.length > 0));
     assert.match(r.actions.find((a) => a.type === 'ReleaseClusterIp')!.reason, /quorum lost: 1 of 3 votes, need 2/);
@@ -122,7 +122,7 @@ describe('node core: lease', () => {
     h.pause(1);
     h.run(1500); // > leaseMs, < leaseMs + releaseBudgetMs (its watchdog would fire after that)
     const r = h.resume(1)!;
-    assert.deepEqual(types(r.actions).slice(0, 2), ['ReleaseClusterIp', 'StopPanel']);
+    assert.deepEqual(types(r.actions).slice(0, 3), ['DemoteDatabase', 'ReleaseClusterIp', 'StopPanel']);
     assert.match(r.actions[0]!.reason, /lease expired: last renewal \d+ ms ago > leaseMs 1000/);
     // Nobody else took over (n1 stayed in the CPG view), so n1 renews and takes them back.
     h.run(1000);
@@ -136,7 +136,7 @@ describe('node core: lease', () => {
     h.pause(1);
     h.run(1500);
     const r = h.resume(1, { type: 'cpg-message', from: 2, msg: { v: 1, kind: 'elect', reason: 'x' } })!;
-    assert.deepEqual(types(r.actions).slice(0, 2), ['ReleaseClusterIp', 'StopPanel']);
+    assert.deepEqual(types(r.actions).slice(0, 3), ['DemoteDatabase', 'ReleaseClusterIp', 'StopPanel']);
   });
 
   it('the watchdog deadline of an IP holder is bound to its lease', () => {
