@@ -94,6 +94,9 @@ export class Daemon {
     this.localNodeId = localNodeId;
     const c = this.config;
     this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log, db: c.panelDb });
+    this.ip?.releaseLeftoverSync();
+    // The standby panel loads later: at cluster start every node is busy and the first steps count.
+    setTimeout(() => this.panel?.prepare(), 3000).unref();
     if (c.database) {
       this.db = new DbEffects({
         self: localNodeId,
@@ -201,8 +204,12 @@ export class Daemon {
   }
 
   private result(action: CoreAction, p: Promise<unknown>) {
+    const t0 = now();
     p.then(
-      () => this.feed({ type: "action-result", now: now(), action, ok: true }),
+      () => {
+        this.log.info({ action: action.type, ms: Math.round(now() - t0) }, `${action.type} done`);
+        this.feed({ type: "action-result", now: now(), action, ok: true });
+      },
       (err: Error) => {
         this.log.error({ action: action.type, err: err.message }, `action failed: ${action.type}`);
         this.feed({ type: "action-result", now: now(), action, ok: false, error: err.message });
@@ -262,6 +269,8 @@ export class Daemon {
         return this.watchdog?.resetNow(a.reason);
       case "DistributeConfig":
         return this.result(a, this.distribute(a.version, a.nodes));
+      case "DemoteDatabase":
+        return this.result(a, this.db?.demote(a.reason) ?? Promise.resolve());
       case "PromoteDatabase":
         return this.result(a, this.db?.promote(a.reason) ?? Promise.resolve());
       case "FollowDatabase":

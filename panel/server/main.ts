@@ -12,8 +12,24 @@ import { parseEnv } from "./config.ts";
 import { createApp } from "./app.ts";
 import { StatusSource } from "./status.ts";
 
+/**
+ * Warm standby: the agent keeps a panel process loaded on every node (PANEL_STANDBY=1, with an IPC
+ * channel) and activates it when this node becomes master, so failover does not wait for Node to
+ * load and compile the panel (about a second on a busy node).
+ */
+function waitForActivation(): Promise<void> {
+  if (process.env.PANEL_STANDBY !== "1" || !process.send) return Promise.resolve();
+  return new Promise((resolve) => {
+    process.on("message", (m: { type?: string }) => m?.type === "activate" && resolve());
+    process.send!({ type: "standby" });
+  });
+}
+
 async function main() {
   const env = parseEnv();
+  // The panel (or its standby) must not outlive the agent that guards its lease on the cluster IP.
+  process.on("disconnect", () => process.exit(0));
+  await waitForActivation();
   const log = pino({ level: env.PANEL_LOG_LEVEL, base: { node: env.PANEL_NODE }});
   // "moved here" (failover) vs "restarted" (same node): the agent leaves a marker when it moved.
   const moved = await consumeRelocatedMarker({ relocatedMarkerFile: env.PANEL_RELOCATED_MARKER });

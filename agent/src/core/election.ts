@@ -90,17 +90,20 @@ export interface StartupInfo {
   from: NodeId;
   graceLeftMs?: number;
   quorumMembers?: readonly NodeId[];
+  status?: SelfStatus;
+  prio?: number;
 }
 
 /**
  * Startup grace (pure; every member computes it from the same ordered hellos/reports).
  * Returns why a FRESH master must not be elected yet, or null if it may be: the election waits
  * only while every member of the view is still in its startup grace (young: started less than
- * startupGraceMs ago and never saw a master) and some node of a member's quorate corosync
- * membership has no agent in the CPG view yet. A member past its grace multicasts a report, which
+ * startupGraceMs ago and never saw a master) and either some node of a member's quorate corosync
+ * membership has no agent in the CPG view yet, or a member that would beat `winner` (the node the
+ * election would pick) is still 'starting'. A member past its grace multicasts a report, which
  * ends the wait at the same ordered position for everyone.
  */
-export function startupWait(members: readonly NodeId[], infos: readonly StartupInfo[]): string | null {
+export function startupWait(members: readonly NodeId[], infos: readonly StartupInfo[], winner: Candidate | null): string | null {
   const byId = new Map(infos.map((i) => [i.from, i]));
   let left = Infinity;
   for (const m of members) {
@@ -112,10 +115,19 @@ export function startupWait(members: readonly NodeId[], infos: readonly StartupI
   const inView = new Set(members);
   const missing = new Set<NodeId>();
   for (const m of members) for (const q of byId.get(m)?.quorumMembers ?? []) if (!inView.has(q)) missing.add(q);
-  if (missing.size === 0) return null;
-  const list = [...missing].sort((a, b) => a - b).map((n) => `n${n}`);
-  const who = list.length === 1 ? `${list[0]}'s agent` : `the agents of ${list.join(', ')}`;
-  return `waiting up to ${Math.ceil(left / 1000)}s for ${who} to join (corosync member, not in the CPG group yet; every member is starting up)`;
+  const better = (m: NodeId): boolean => {
+    const i = byId.get(m);
+    return winner !== null && i?.status === 'starting' && compareCandidates({ nodeid: m, prio: i.prio ?? 0 }, winner) < 0;
+  };
+  const starting = members.filter(better).map((n) => `n${n}`);
+  if (missing.size === 0 && starting.length === 0) return null;
+  const why: string[] = [];
+  if (missing.size > 0) {
+    const list = [...missing].sort((a, b) => a - b).map((n) => `n${n}`);
+    why.push(`${list.length === 1 ? `${list[0]}'s agent` : `the agents of ${list.join(', ')}`} to join (corosync member, not in the CPG group yet)`);
+  }
+  if (starting.length > 0) why.push(`${starting.join(', ')} (better than n${winner!.nodeid}) to finish starting`);
+  return `waiting up to ${Math.ceil(left / 1000)}s for ${why.join(' and for ')}; every member is starting up`;
 }
 
 export interface RoundResult extends ElectionResult {
@@ -151,7 +163,8 @@ export function resolveRound(members: readonly NodeId[], hellos: readonly RoundH
   );
   // Startup grace: no FRESH master while the cluster is still booting and a node's agent is missing.
   if (claimant === undefined && result.master !== null) {
-    const wait = startupWait(members, hellos);
+    const winner = good.find((h) => h.from === result.master)!;
+    const wait = startupWait(members, hellos, { nodeid: winner.from, prio: winner.prio });
     if (wait !== null) return { master: null, term, majority, clusterSize, reason: wait };
   }
   return { ...result, term, majority, clusterSize };

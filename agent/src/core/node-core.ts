@@ -77,6 +77,7 @@ class Core implements NodeCore, LocalFacts {
   private quorumVersion = 0;
   /** A master was decided in a view of ours since this agent started: the startup grace is over. */
   private sawMaster = false;
+  private graceOverNoted = false;
   /** Start of our current run of majority views (bounds what absent nodes can still do). */
   private majoritySince: number | null = null;
   private readonly goneAt = new Map<NodeId, number>();
@@ -422,6 +423,12 @@ class Core implements NodeCore, LocalFacts {
     this.updateSelfStatus();
     this.ip.reconcile(this);
     this.checks.periodic(this.selfStatus, this.vms.active());
+    if (!this.graceOverNoted && this.graceLeftMs() === 0) {
+      this.graceOverNoted = true;
+      if (!this.sawMaster && ctx.s.startupGraceMs > 0) {
+        ctx.out.decide('election', `startup grace over (${ctx.s.startupGraceMs} ms without a master): reporting it, a fresh master may be elected without the missing agents`);
+      }
+    }
     this.sendReport();
     const fenced = isFencedStatus(this.selfStatus) && ctx.sabotage !== 'keep-vms-on-quorum-loss';
     this.vms.reconcile(fenced, !fenced && this.canStartVms(), this.selfStatus);

@@ -207,7 +207,8 @@ export class Replica {
     // Startup grace: only while there is no master at all in this view (never delays a failover);
     // an explicit elect request overrides it.
     if (!force && this.master === null && result.master !== null) {
-      const wait = startupWait(this.members, this.members.map((id) => ({ from: id, ...this.reports.get(id) })));
+      const winner = candidates.find((c) => c.nodeid === result.master) ?? null;
+      const wait = startupWait(this.members, this.members.map((id) => ({ from: id, ...this.reports.get(id) })), winner);
       if (wait !== null) return [{ kind: 'deferred', reason: `${cause}: ${wait}` }];
     }
     if (result.master === this.master) return [];

@@ -19,8 +19,18 @@ export type PanelOptions = LockFiles & {
 
 export class Panel {
   private child: ChildProcess | null = null;
+  /** A loaded panel process waiting to be activated (see panel/server/main.ts). */
+  private standby: ChildProcess | null = null;
   private wanted = false;
   constructor(private readonly o: PanelOptions) {}
+
+  /** Loads a standby panel so that becoming master only has to tell it to listen. */
+  prepare() {
+    if (this.standby || this.child) return;
+    const sb = this.spawnProcess(true);
+    this.standby = sb;
+    sb.on("exit", () => this.standby === sb && (this.standby = null));
+  }
 
   get running() {
     return this.child !== null;
@@ -30,13 +40,21 @@ export class Panel {
     this.wanted = true;
     if (this.child) return;
     await takeServiceLock(this.o, { nodeid: this.o.nodeid, reason: kind });
-    this.spawn();
+    const sb = this.standby;
+    this.standby = null;
+    if (sb && sb.connected) {
+      sb.send({ type: "activate" });
+      this.adopt(sb);
+    } else {
+      this.adopt(this.spawnProcess(false));
+    }
   }
 
-  private spawn() {
-    const child = spawn(process.execPath, ["--import", this.o.tsxLoader, PANEL_MAIN], {
+  private spawnProcess(standby: boolean): ChildProcess {
+    return spawn(process.execPath, ["--import", this.o.tsxLoader, PANEL_MAIN], {
       env: {
         ...process.env,
+        PANEL_STANDBY: standby ? "1" : "",
         PANEL_HOST: this.o.host,
         PANEL_PORT: String(this.o.port),
         PANEL_NODE: `n${this.o.nodeid}`,
@@ -46,15 +64,18 @@ export class Panel {
           ? { PANEL_DB_SOCKET: this.o.db.socketPath, PANEL_DB_USER: this.o.db.user, PANEL_DB_PASSWORD: this.o.db.password, PANEL_DB_NAME: this.o.db.database }
           : {}),
       },
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
+  }
+
+  private adopt(child: ChildProcess) {
     this.child = child;
     child.on("exit", (code, signal) => {
       if (this.child === child) this.child = null;
       if (this.wanted) {
         // A crashed panel on a healthy master is restarted in place ("restarted", no takeover).
         this.o.log.warn({ code, signal }, "panel exited unexpectedly; restarting in 1 s");
-        setTimeout(() => this.wanted && !this.child && this.spawn(), 1000).unref();
+        setTimeout(() => this.wanted && !this.child && this.adopt(this.spawnProcess(false)), 1000).unref();
       }
     });
   }
@@ -71,5 +92,6 @@ export class Panel {
       this.child = null;
     }
     await dropServiceLock(this.o);
+    this.prepare();
   }
 }

@@ -1,7 +1,8 @@
 // The simulated effect layer: executes the core's actions with latency, one after another per
 // resource (as the real effect layer must), changes the physical state (cluster IP, panel, VMs,
 // shared storage) and answers with result events. Also checks the physical invariants:
-// one IP holder, one panel, a VM active on one node only, no start with a stale epoch.
+// one IP holder, one panel, one writable database primary, a VM active on one node only, no start
+// with a stale epoch.
 
 import type { CoreAction, CoreEvent, NodeConfig, NodeId, VmId } from '../core/types.ts';
 import type { Queue, SimNode } from './model.ts';
@@ -43,6 +44,11 @@ export class Effects {
         n.wantPanel = false;
         return this.enqueue(n, 'panel', a);
       case 'PromoteDatabase':
+        n.wantDb = true;
+        return this.enqueue(n, 'db', a);
+      case 'DemoteDatabase':
+        n.wantDb = false;
+        return this.enqueue(n, 'db', a);
       case 'FollowDatabase':
         return this.enqueue(n, 'db', a);
       case 'StartVm':
@@ -85,6 +91,9 @@ export class Effects {
       case 'PromoteDatabase':
       case 'FollowDatabase':
         lat = w.rand(t.dbMs);
+        break;
+      case 'DemoteDatabase':
+        lat = n.phys.db ? w.rand(t.dbMs) : w.rng.int(1, 5);
         break;
       case 'StartVm': {
         // Invariants 3/4: nobody else may have this VM active when a start begins.
@@ -174,7 +183,7 @@ export class Effects {
   /** Power loss: everything physical on the node is gone. */
   powerOff(n: SimNode): void {
     for (const vm of n.phys.vms.keys()) this.active.get(vm)?.delete(n.id);
-    n.phys = { ip: false, panel: false, vms: new Map() };
+    n.phys = { ip: false, panel: false, db: false, vms: new Map() };
   }
 
   /** The physical outcome of a completed action; returns the event the agent gets, if special. */
@@ -205,6 +214,19 @@ export class Effects {
       }
       case 'StopPanel':
         n.phys.panel = false;
+        return null;
+      case 'PromoteDatabase': {
+        const other = w.nodes.find((m) => m !== n && m.phys.db);
+        if (other) {
+          w.violate('one-db-primary', `n${n.id} became database primary while n${other.id} is still writable`);
+          return null;
+        }
+        n.phys.db = true;
+        return null;
+      }
+      case 'DemoteDatabase':
+      case 'FollowDatabase':
+        n.phys.db = false;
         return null;
       case 'StartVm':
         this.setVm(n, a.vm, ok ? 'running' : null);

@@ -34,6 +34,11 @@ export interface SimTiming {
   configMs: Range;
   vmStartFailChance: number;
   rebootMs: Range;
+  /** The agent starts this long after corosync (boot): agents of a cluster start staggered. */
+  agentStartMs: Range;
+  /** Some agents start much later (slow unit, or never within the startup grace). */
+  agentLateChance: number;
+  agentLateMs: Range;
   /** Duration of a hung VM stop. */
   hangMs: number;
 }
@@ -58,6 +63,9 @@ export const DEFAULT_TIMING: Readonly<SimTiming> = Object.freeze({
   configMs: [50, 500] as Range,
   vmStartFailChance: 0.03,
   rebootMs: [1500, 4000] as Range,
+  agentStartMs: [0, 1200] as Range,
+  agentLateChance: 0.08,
+  agentLateMs: [4000, 9000] as Range,
   hangMs: 12_000,
 });
 
@@ -138,10 +146,12 @@ export interface SimNode {
   lastArrival: number;
   queues: Map<string, Queue>;
   /** Physical state: what the kernel / hypervisor really has. */
-  phys: { ip: boolean; panel: boolean; vms: Map<VmId, 'starting' | 'running' | 'stopping'> };
+  phys: { ip: boolean; panel: boolean; db: boolean; vms: Map<VmId, 'starting' | 'running' | 'stopping'> };
   /** Mirrors of what the core asked for (from its actions). */
   wantIp: boolean;
   wantPanel: boolean;
+  /** PromoteDatabase emitted and no DemoteDatabase since. */
+  wantDb: boolean;
   processedQuorate: boolean | null;
   lastOwnRenewSentAt: number | null;
   fencedAt: number | null;
@@ -186,9 +196,10 @@ export function newSimNode(id: NodeId): SimNode {
     ringId: null,
     lastArrival: 0,
     queues: new Map(),
-    phys: { ip: false, panel: false, vms: new Map() },
+    phys: { ip: false, panel: false, db: false, vms: new Map() },
     wantIp: false,
     wantPanel: false,
+    wantDb: false,
     processedQuorate: null,
     lastOwnRenewSentAt: null,
     fencedAt: null,

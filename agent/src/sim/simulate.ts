@@ -48,6 +48,10 @@ export interface SimResult {
   violations: Violation[];
   trace: string[];
   stats: { events: number; simMs: number; resets: number; faults: number; coverage: Record<string, number> };
+  /** The generated cluster, and the master its members agreed on at the end (null: none or disagreement). */
+  nodes: NodeConfig[];
+  firstMaster: NodeId | null;
+  finalMaster: NodeId | null;
   /** Replays this exact run with a trace. */
   command: string;
 }
@@ -67,6 +71,7 @@ export const FAST_SETTINGS: Partial<Settings> = Object.freeze({
   testIpProbeMs: 400,
   testIpFreshMs: 1200,
   vmRetryMs: 1000,
+  startupGraceMs: 2000,
   unstableWindowMs: 60_000,
   unstableMaxOutageMs: 8_000,
 });
@@ -78,6 +83,8 @@ export const FAST_TIMING: Partial<SimTiming> = Object.freeze({
   vmStartMs: [100, 500] as const,
   vmStopMs: [100, 500] as const,
   rebootMs: [800, 2000] as const,
+  agentStartMs: [0, 600] as const,
+  agentLateMs: [1500, 4000] as const,
   hangMs: 4000,
 });
 
@@ -130,8 +137,16 @@ export function simulate(opts: SimOptions): SimResult {
     violations: world.violations,
     trace: world.trace,
     stats: { events: world.events, simMs: world.now, resets: world.resets, faults: faultCount, coverage: world.coverage },
+    nodes,
+    firstMaster: world.firstMaster,
+    finalMaster: agreedMaster(world),
     command: replayCommand(opts, profile),
   };
+}
+
+function agreedMaster(w: World): NodeId | null {
+  const masters = new Set(w.nodes.map((n) => (n.core === null ? null : n.core.role().master)));
+  return masters.size === 1 ? [...masters][0]! : null;
 }
 
 /** Long enough for the slowest recovery chain after the heal. */
@@ -147,6 +162,8 @@ export function quietPeriod(s: Settings, t: SimTiming): number {
     s.fenceTimeoutMs +
     2 * s.storageReadMs +
     t.rebootMs[1] +
+    Math.max(t.agentStartMs[1], t.agentLateMs[1]) +
+    s.startupGraceMs +
     2 * t.vmStartMs[1] +
     s.vmRetryMs +
     2000

@@ -35,6 +35,8 @@ export class World {
   clusterConfig: { version: number; nodes: NodeConfig[] };
   desiredNodes: NodeConfig[];
   healed = false;
+  /** The first master any node decided (what a cluster that boots together elects). */
+  firstMaster: NodeId | null = null;
   readonly rng: Prng;
   readonly s: Settings;
   readonly t: SimTiming;
@@ -196,7 +198,11 @@ export class World {
     n.frozen = false;
     this.log(`n${n.id} boots`);
     this.corosync.topologyChanged();
-    this.startAgent(n);
+    // corosync is up now; the agent follows after a while (agents of a cluster start staggered).
+    const t = this.t;
+    const delay = this.rng.chance(t.agentLateChance) ? this.rand(t.agentLateMs) : this.rand(t.agentStartMs);
+    if (delay <= 0) this.startAgent(n);
+    else this.schedule(this.now + delay, { kind: 'agent-start', node: n.id, gen: n.gen });
   }
 
   /** Start (or restart) the agent: a new core, fed the way a daemon feeds it at startup. */
@@ -238,6 +244,7 @@ export class World {
     n.queues.clear();
     n.wantIp = false;
     n.wantPanel = false;
+    n.wantDb = false;
     n.processedQuorate = null;
     n.lastOwnRenewSentAt = null;
     n.fencedAt = null;
@@ -356,13 +363,18 @@ export class World {
     if (!fenced) n.fencedAt = null;
     else if (n.fencedAt === null) n.fencedAt = this.now;
 
-    // Invariant 2: after processing quorum loss, no IP or panel is wanted.
-    if (n.processedQuorate === false && (n.wantIp || n.wantPanel)) {
-      this.violate('minority-holds', `n${n.id} still wants the cluster IP/panel after processing quorum loss`);
+    // Invariant 2: after processing quorum loss, no IP, panel or database primary is wanted.
+    if (n.processedQuorate === false && (n.wantIp || n.wantPanel || n.wantDb)) {
+      this.violate('minority-holds', `n${n.id} still wants the cluster IP/panel/DB primary after processing quorum loss`);
+      return;
+    }
+    // The database is primary only together with the IP: every step-down demotes it in the same step.
+    if (n.wantDb && !n.wantIp) {
+      this.violate('db-demote', `n${n.id} released the cluster IP but did not demote its database`);
       return;
     }
     // Invariant 2: after lease expiry (by the simulator's own, more lenient, count), no IP/panel.
-    if ((n.wantIp || n.wantPanel) && (n.lastOwnRenewSentAt === null || this.now - n.lastOwnRenewSentAt > this.s.leaseMs)) {
+    if ((n.wantIp || n.wantPanel || n.wantDb) && (n.lastOwnRenewSentAt === null || this.now - n.lastOwnRenewSentAt > this.s.leaseMs)) {
       const age = n.lastOwnRenewSentAt === null ? 'never renewed' : `last renewal sent ${this.now - n.lastOwnRenewSentAt} ms ago`;
       this.violate('lease', `n${n.id} wants the cluster IP/panel with an expired lease (${age})`);
       return;
@@ -390,10 +402,16 @@ export class World {
 
   private countDecisions(n: SimNode, decisions: readonly Decision[]): void {
     for (const d of decisions) {
-      if (d.kind === 'lease' && d.reason.startsWith('taking')) this.count(n.phys.ip ? 'ip re-taken' : 'ip taken');
+      if (d.reason.startsWith('database read-only')) this.count('database demoted');
+      else if (d.kind === 'lease' && d.reason.startsWith('taking')) this.count(n.phys.ip ? 'ip re-taken' : 'ip taken');
       else if (d.kind === 'lease' && d.reason.includes('lease expired')) this.count('lease expired');
       else if (d.kind === 'lease' && d.reason.includes('confirmed it released')) this.count('release confirmed');
       else if (d.kind === 'election' && d.reason.startsWith('releasing')) this.count('master stepped down');
+      else if (d.kind === 'election' && d.reason.includes('waiting up to')) this.count('startup election deferred');
+      else if (d.kind === 'election' && this.firstMaster === null && d.reason.startsWith('term ') && d.reason.includes(': master n')) {
+        this.firstMaster = Number(/: master n(\d+)/.exec(d.reason)?.[1] ?? 0) || null;
+      }
+      else if (d.kind === 'election' && d.reason.startsWith('startup grace over')) this.count('startup grace expired');
       else if (d.kind === 'vm' && d.reason.includes('now owned by')) this.count('ownership changes (per member)');
       else if (d.kind === 'status') {
         const m = / -> (\w+):/.exec(d.reason);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { electMaster, notMasterReason, quorumNeed, resolveRound, type Candidate, type RoundHello } from '../../../src/core/election.ts';
+import { electMaster, notMasterReason, quorumNeed, resolveRound, startupWait, type Candidate, type RoundHello } from '../../../src/core/election.ts';
 
 describe('quorumNeed', () => {
   for (const [n, need] of [[1, 1], [2, 2], [3, 2], [4, 3], [5, 3], [6, 4], [7, 4]] as const) {
@@ -85,4 +85,34 @@ describe('resolveRound (after a membership change)', () => {
       if (t.reason) assert.match(r.reason, t.reason);
     });
   }
+});
+
+describe('startup grace (resolveRound / startupWait)', () => {
+  // Every member freshly started (young) and corosync says n1 is up too.
+  const y = (from: number, prio: number, extra: Partial<RoundHello> = {}): RoundHello => ({
+    from, prio, term: 0, claim: false, majority: false, status: 'member', nodeCount: 3, graceLeftMs: 4700, quorumMembers: [1, 2, 3], ...extra,
+  });
+  const table: Array<{ name: string; members: number[]; hellos: RoundHello[]; master: number | null; reason?: RegExp }> = [
+    { name: 'all young, n1 quorate but its agent missing: no fresh master', members: [2, 3], hellos: [y(2, 50), y(3, 40)], master: null, reason: /waiting up to 5s for n1's agent to join/ },
+    { name: 'all young, everyone in the view: best wins', members: [1, 2, 3], hellos: [y(1, 100), y(2, 50), y(3, 40)], master: 1 },
+    { name: 'one member past its grace: elect now (liveness)', members: [2, 3], hellos: [y(2, 50), y(3, 40, { graceLeftMs: 0 })], master: 2 },
+    { name: 'an established claimant is kept (never delays a failover)', members: [2, 3], hellos: [y(2, 50, { claim: true, majority: true, term: 4 }), y(3, 40)], master: 2, reason: /stays master/ },
+    { name: 'older agents (no grace fields): elect as before', members: [2, 3], hellos: [y(2, 50, { graceLeftMs: undefined, quorumMembers: undefined }), y(3, 40, { graceLeftMs: undefined, quorumMembers: undefined })], master: 2 },
+    { name: 'no quorum info: nothing known to be missing', members: [2, 3], hellos: [y(2, 50, { quorumMembers: [] }), y(3, 40, { quorumMembers: [] })], master: 2 },
+    { name: 'missing node known to one member only still waits', members: [2, 3], hellos: [y(2, 50, { quorumMembers: [2, 3] }), y(3, 40, { quorumMembers: [1, 2, 3], graceLeftMs: 1200 })], master: null, reason: /up to 2s for n1's agent/ },
+    { name: 'a better member still starting is waited for', members: [1, 2, 3], hellos: [y(1, 100, { status: 'starting' }), y(2, 50), y(3, 40)], master: null, reason: /n1 \(better than n2\) to finish starting/ },
+    { name: 'a worse member still starting is not waited for', members: [1, 2, 3], hellos: [y(1, 100), y(2, 50), y(3, 40, { status: 'starting' })], master: 1 },
+    { name: 'minority view: no master, no wait reason', members: [2], hellos: [y(2, 50)], master: null, reason: /1 of 3 nodes in this view/ },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const r = resolveRound(t.members, t.hellos, { failback: false });
+      assert.equal(r.master, t.master, r.reason);
+      if (t.reason) assert.match(r.reason, t.reason);
+    });
+  }
+  it('names every missing agent', () => {
+    const w = startupWait([2, 3], [{ from: 2, graceLeftMs: 100, quorumMembers: [1, 2, 3, 4] }, { from: 3, graceLeftMs: 900, quorumMembers: [2, 3, 5] }], { nodeid: 2, prio: 50 });
+    assert.match(w ?? '', /waiting up to 1s for the agents of n1, n4, n5 to join/);
+  });
 });

@@ -39,7 +39,9 @@ export class Harness {
   readonly paused = new Set<NodeId>();
   /** Partition of the control network: list of groups. Nodes not listed are down. */
   private groups: NodeId[][] = [];
+  /** CPG view (agents that joined) and votequorum membership (corosync up) per running agent. */
   private readonly views = new Map<NodeId, NodeId[]>();
+  private readonly quorumViews = new Map<NodeId, NodeId[]>();
   private readonly inbox: Array<{ node: NodeId; ev: EventBody }> = [];
   private readonly backlog = new Map<NodeId, EventBody[]>();
   private incarnation = 0;
@@ -77,6 +79,19 @@ export class Harness {
     this.deliver(id, this.inventory());
   }
 
+  /** Start the agent of a node whose corosync already runs (it is in a partition group): it joins the CPG group. */
+  startAgent(id: NodeId): void {
+    this.boot(id);
+    this.partition(this.groups);
+  }
+
+  /** The agent process dies; corosync (votequorum) stays up, so the node stays in the quorum. */
+  crashAgent(id: NodeId): void {
+    this.cores.delete(id);
+    this.paused.delete(id);
+    this.partition(this.groups);
+  }
+
   /** Power off: everything on the node disappears. */
   crash(id: NodeId): void {
     this.cores.delete(id);
@@ -95,21 +110,37 @@ export class Harness {
     };
   }
 
-  /** Change the control-network partition; members get quorum + membership events. */
+  /**
+   * Change the control-network partition (groups of nodes whose corosync runs); running agents get
+   * quorum (the whole group) and CPG membership (the group's nodes with a running agent) events.
+   */
   partition(groups: NodeId[][]): void {
     this.pump(); // messages already sent are delivered in the old views first
     this.groups = groups.map((g) => [...g].sort((a, b) => a - b)).filter((g) => g.length > 0);
     const need = Math.floor(this.opts.nodes.length / 2) + 1;
+    const inCpg = new Set<NodeId>();
     for (const g of this.groups) {
-      for (const id of g) {
+      const cpg = g.filter((id) => this.cores.has(id));
+      for (const id of cpg) {
+        inCpg.add(id);
+        const prevQ = this.quorumViews.get(id);
         const prev = this.views.get(id);
-        if (prev && prev.join() === g.join()) continue;
-        this.views.set(id, g);
-        this.post(id, { type: 'quorum', quorate: g.length >= need, members: g });
-        this.post(id, { type: 'cpg-membership', members: g });
+        if (!prevQ || prevQ.join() !== g.join()) {
+          this.quorumViews.set(id, g);
+          this.post(id, { type: 'quorum', quorate: g.length >= need, members: g });
+        }
+        if (!prev || prev.join() !== cpg.join()) {
+          this.views.set(id, cpg);
+          this.post(id, { type: 'cpg-membership', members: cpg });
+        }
       }
     }
-    for (const id of [...this.views.keys()]) if (!this.groups.some((g) => g.includes(id))) this.views.delete(id);
+    for (const id of [...this.views.keys()]) {
+      if (!inCpg.has(id)) {
+        this.views.delete(id);
+        this.quorumViews.delete(id);
+      }
+    }
     this.pump();
   }
 

@@ -15,6 +15,11 @@ describe('validateCpgMessage', () => {
       v: 1, kind: 'hello', members: [1, 2], term: 0, claim: false, majority: false, prio: 10, status: 'starting', running: [],
       configVersion: 0, nodeCount: 3, failback: false, msSinceRenewal: 0, renewedBy: null, owners: [],
     },
+    {
+      v: 1, kind: 'hello', members: [2, 3], term: 0, claim: false, majority: false, prio: 10, status: 'starting', running: [],
+      configVersion: 0, nodeCount: 3, failback: false, msSinceRenewal: 0, renewedBy: null, owners: [], graceLeftMs: 4700, quorumMembers: [1, 2, 3],
+    },
+    { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, graceLeftMs: 0, quorumMembers: [] },
   ];
   for (const m of good) {
     it(`accepts ${m.kind}`, () => {
@@ -38,6 +43,8 @@ describe('validateCpgMessage', () => {
     ['bad owner triple', { v: 1, kind: 'vm-table', term: 1, vms: [], owners: [['vm1', 2]] }, /owners\[0\] must be/],
     ['bad storage kind', { v: 1, kind: 'vm-table', term: 1, vms: [{ id: 'a', ramMb: 1, ha: true, storage: 'nfs', restartPriority: 0 }], owners: [] }, /storage must be shared\|local/],
     ['huge list', { v: 1, kind: 'report', prio: 1, status: 'member', running: new Array(20_000).fill('x'), configVersion: 1, nodeCount: 1, failback: false }, /at most 10000/],
+    ['negative grace', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, graceLeftMs: -1 }, /graceLeftMs must be an integer/],
+    ['bad quorum member', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, quorumMembers: [0] }, /quorumMembers\[0\] must be an integer >= 1/],
     ['overlong reason', { v: 1, kind: 'elect', reason: 'x'.repeat(501) }, /at most 500 chars/],
   ];
   for (const [name, raw, reason] of bad) {

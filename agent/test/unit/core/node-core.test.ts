@@ -338,3 +338,121 @@ describe('node core: messages it emits', () => {
     for (const k of ['hello', 'renew', 'report', 'vm-table', 'start']) assert.ok(kinds.has(k), `never sent ${k}`);
   });
 });
+
+describe('node core: startup grace (a cluster that boots together elects its best node)', () => {
+  /** corosync runs on all three nodes, but only the agents of n2 and n3 have started. */
+  function bootWithoutN1(settings: Parameters<typeof createNodeCore>[1] = {}): Harness {
+    const h = cluster(settings);
+    h.boot(2);
+    h.boot(3);
+    h.partition([[1, 2, 3]]);
+    return h;
+  }
+
+  it('does not elect a fresh master while a quorate node has no agent yet; elects the best once it joins', () => {
+    const h = bootWithoutN1();
+    h.run(300);
+    for (const id of [2, 3]) assert.equal(h.masterOf(id), null);
+    assert.ok(h.decisions.some((d) => d.node === 2 && /waiting up to 5s for n1's agent to join/.test(d.reason)), 'the deferral is explained');
+    assert.equal(h.ip.size, 0);
+    h.startAgent(1); // ~300 ms after the others, as on the lab
+    h.run(3000);
+    for (const id of [1, 2, 3]) assert.equal(h.masterOf(id), 1);
+    assert.deepEqual([...h.ip], [1]);
+    for (const t of ['AssignClusterIp', 'StartPanel', 'PromoteDatabase'] as const) assert.equal(h.actionsOf(2, t).length, 0, `n2 ${t}`);
+    assert.ok(!h.decisions.some((d) => /master n2/.test(d.reason)), 'n2 was never master');
+  });
+
+  it('an agent that never starts: the grace expires and the others elect without it', () => {
+    const h = bootWithoutN1();
+    h.run(4900);
+    for (const id of [2, 3]) assert.equal(h.masterOf(id), null);
+    h.run(1000);
+    for (const id of [2, 3]) assert.equal(h.masterOf(id), 2);
+    const elected = h.decisions.find((d) => d.node === 2 && d.kind === 'election' && /master n2/.test(d.reason))!;
+    assert.ok(elected.at >= 5000 && elected.at <= 5200, `elected at ${elected.at} ms`);
+    assert.ok(h.decisions.some((d) => d.node === 2 && /startup grace over/.test(d.reason)));
+    h.run(3000);
+    assert.deepEqual([...h.ip], [2]);
+  });
+
+  it('startupGraceMs: 0 turns it off (first view elects at once)', () => {
+    const h = bootWithoutN1({ startupGraceMs: 0 });
+    h.run(300);
+    assert.equal(h.masterOf(2), 2);
+  });
+
+  it('never delays a failover: the established master lost (its corosync still up) is replaced at once', () => {
+    const h = converged(); // 3 s after start: everyone is still within 5 s of its start, but saw a master
+    const lostAt = h.now;
+    h.crashAgent(1); // n1 stays in the corosync quorum, its agent is gone from the CPG group
+    assert.equal(h.masterOf(2), 2);
+    const d = h.decisions.find((x) => x.node === 2 && x.kind === 'election' && /master n2/.test(x.reason))!;
+    assert.equal(d.at, lostAt);
+    assert.ok(!h.decisions.some((x) => x.at >= lostAt && /waiting up to/.test(x.reason)));
+  });
+
+  it('a newcomer after an established master is elected does not trigger a wait or a failback', () => {
+    const h = bootWithoutN1();
+    h.run(6000); // grace expired: n2 elected
+    assert.equal(h.masterOf(2), 2);
+    h.startAgent(1);
+    h.run(2000);
+    for (const id of [1, 2, 3]) assert.equal(h.masterOf(id), 2);
+    assert.deepEqual([...h.ip], [2]);
+  });
+});
+
+describe('node core: DemoteDatabase', () => {
+  it('at startup the database is made read-only first, before the IP/panel release', () => {
+    const h = cluster();
+    h.start();
+    for (const id of [1, 2, 3]) {
+      const first = h.actionsOf(id).slice(0, 3).map((a) => a.type);
+      assert.deepEqual(first, ['DemoteDatabase', 'ReleaseClusterIp', 'StopPanel'], `n${id}`);
+      assert.match(h.actionsOf(id, 'DemoteDatabase')[0]!.reason, /startup: not master yet/);
+    }
+  });
+
+  it('a master that loses the election demotes before releasing anything, then follows the new master', () => {
+    const h = converged();
+    const since = h.now;
+    const raised = NODES.map((n) => (n.nodeid === 3 ? { ...n, prio: 200 } : n));
+    h.deliver(1, { type: 'desired-config', nodes: raised });
+    h.pump();
+    for (const id of [1, 2, 3]) h.deliver(id, { type: 'config', version: 2, nodes: raised });
+    h.pump();
+    h.deliver(2, { type: 'admin', request: { kind: 'elect' } });
+    h.pump();
+    h.run(2000);
+    assert.equal(h.masterOf(1), 3);
+    const mine = types(h.actionsOf(1, undefined, since)).filter((t) => ['DemoteDatabase', 'ReleaseClusterIp', 'StopPanel', 'FollowDatabase', 'PromoteDatabase'].includes(t));
+    assert.deepEqual(mine, ['DemoteDatabase', 'ReleaseClusterIp', 'StopPanel', 'FollowDatabase']);
+    assert.match(h.actionsOf(1, 'DemoteDatabase', since)[0]!.reason, /n3 is master now/);
+    assert.deepEqual(h.actionsOf(3, 'PromoteDatabase', since).length, 1);
+  });
+
+  it('lease expiry demotes; the master that re-takes its lease promotes again', () => {
+    const h = converged();
+    h.pause(1);
+    h.run(1500);
+    const r = h.resume(1)!;
+    assert.match(r.actions[0]!.reason, /lease expired/);
+    assert.equal(r.actions[0]!.type, 'DemoteDatabase');
+    h.run(1000);
+    assert.equal(h.actionsOf(1, 'PromoteDatabase').length, 2);
+  });
+
+  it('quorum loss demotes in the same step', () => {
+    const h = converged();
+    const r = h.deliver(1, { type: 'quorum', quorate: false, members: [1] })!;
+    assert.equal(r.actions[0]!.type, 'DemoteDatabase');
+    assert.match(r.actions[0]!.reason, /quorum lost/);
+  });
+
+  it('a non-master never demotes again after startup (FollowDatabase unchanged)', () => {
+    const h = converged();
+    assert.equal(h.actionsOf(2, 'DemoteDatabase').length, 1);
+    assert.deepEqual(h.actionsOf(2, 'FollowDatabase').map((a) => (a.type === 'FollowDatabase' ? a.master : 0)), [1]);
+  });
+});

@@ -15,6 +15,30 @@ describe('simulator', () => {
     }
   });
 
+  it('agents starting staggered (within the startup grace): the cluster elects its best node', () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const nodes = 3 + (seed % 5);
+      // Boots spread over 400 ms, then agents over up to 1 s (fast profile: grace 2 s) or 3 s (default: grace 5 s).
+      const fast = seed % 2 === 1;
+      const timing = { agentStartMs: fast ? ([0, 1000] as const) : ([0, 3000] as const), agentLateChance: 0 };
+      const r = simulate({ seed, nodes, steps: 60, faults: 'none', failback: false, profile: fast ? 'fast' : 'default', timing });
+      assert.equal(r.ok, true, `seed ${seed}: ${JSON.stringify(r.violations)}`);
+      const best = [...r.nodes].sort((a, b) => b.prio - a.prio || a.nodeid - b.nodeid)[0]!;
+      assert.equal(r.firstMaster, best.nodeid, `seed ${seed} (${nodes} nodes, timing ${JSON.stringify(timing)}): first master n${r.firstMaster}, best n${best.nodeid}`);
+      assert.notEqual(r.finalMaster, null);
+    }
+  });
+
+  it('an agent that starts long after its corosync: the startup grace expires, the others elect, all converge', () => {
+    let expired = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = simulate({ seed, nodes: 3 + (seed % 3), steps: 100, faults: 'none', profile: 'fast', timing: { agentLateChance: 0.4, agentLateMs: [3000, 6000] } });
+      assert.equal(r.ok, true, `seed ${seed}: ${JSON.stringify(r.violations)} ${r.command}`);
+      expired += r.stats.coverage['startup grace expired'] ?? 0;
+    }
+    assert.ok(expired > 0, 'no schedule let the startup grace expire');
+  });
+
   it('is deterministic: same seed, same run', () => {
     const a = simulate({ seed: 77, nodes: 5, steps: 150, profile: 'fast', trace: true });
     const b = simulate({ seed: 77, nodes: 5, steps: 150, profile: 'fast', trace: true });
@@ -36,7 +60,7 @@ describe('simulator', () => {
     assert.equal(r.schedules, 10_000);
     assert.deepEqual(r.failures, [], describeFailures(r.failures));
     // The schedules really exercise the dangerous paths.
-    for (const k of ['ip taken', 'lease expired', 'release confirmed', 'master stepped down', 'became excluded', 'became network_isolation', 'became storage_isolation', 'ownership changes (per member)', 'watchdog reset', 'power loss', 'agent restarted holding the IP', 'agent restarted with VMs', 'vm unplaced']) {
+    for (const k of ['startup election deferred', 'startup grace expired', 'database demoted', 'ip taken', 'lease expired', 'release confirmed', 'master stepped down', 'became excluded', 'became network_isolation', 'became storage_isolation', 'ownership changes (per member)', 'watchdog reset', 'power loss', 'agent restarted holding the IP', 'agent restarted with VMs', 'vm unplaced']) {
       assert.ok((r.coverage[k] ?? 0) > 0, `no schedule exercised "${k}"`);
     }
   });
