@@ -1,7 +1,7 @@
 // Issue 2 on a real lab: quorum and membership through our bindings, faults, reconnect, CPG order.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Lab, sleep } from "../../src/index.ts";
+import { Lab, REPO_ROOT, run, sleep } from "../../src/index.ts";
 import { Probe } from "../../src/probe.ts";
 
 type ListJson = { localNodeId: number; quorate: boolean; members: number[]; nodes: Array<{ id: number; status: string; master: boolean; prio: number; ip: string }> };
@@ -126,5 +126,18 @@ describe("5-node lab partitioned 2|3", { timeout: 180_000 }, () => {
     assert.ok(majority.every((v) => masterOf(v) === 3), "n3 has the highest prio on the quorate side");
     await lab.heal();
     for (const n of [1, 2, 3, 4, 5]) await waitList(lab, n, (l) => l.quorate && l.members.length === 5);
+  });
+});
+
+describe("corolistener -l outside a cluster", () => {
+  it("exits non-zero with a clear message", async () => {
+    // A fresh network + mount namespace with nothing running: no corosync to talk to.
+    const r = await run(
+      "unshare",
+      ["-m", "-n", "--propagation", "private", "sh", "-c", "mount -t tmpfs none /run && mount -t tmpfs none /dev/shm && exec ./corolistener -l"],
+      { timeoutMs: 30_000, cwd: REPO_ROOT },
+    );
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cannot connect to corosync: is corosync running on this node\?/);
   });
 });
