@@ -134,7 +134,11 @@ export function recoverySafety(r: RecoveryInput): { safe: boolean; reason: strin
   if (hb === undefined) return { safe: false, reason: `${n} left; no storage heartbeat read yet` };
   const stale = provenStaleMs(hb);
   const slow = r.settings.storageTimeoutMs + r.settings.fenceTimeoutMs;
-  if (stale >= slow) {
+  // A start changes the heartbeat first, so "unchanged" proves nothing was started only up to the
+  // proving read: it must have started after the node's last possible start (it may have been
+  // reset and come back, started VMs and left again before we read its new heartbeat).
+  const provedAfterGone = hb.lastReadStart >= r.goneAt + r.settings.leaseMs + r.settings.leaseMarginMs;
+  if (stale >= slow && provedAfterGone) {
     return { safe: true, reason: `${n} heartbeat unchanged for ${stale} ms >= storage ${r.settings.storageTimeoutMs} + fence ${r.settings.fenceTimeoutMs} ms: it has self-fenced or been reset` };
   }
   // Fast path: a heartbeat written after the node's last possible VM start says it stopped.

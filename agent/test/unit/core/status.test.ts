@@ -115,6 +115,7 @@ describe('recoverySafety', () => {
     ['good member', { inView: true, reported: { status: 'member', running: [] } }, false, /still a member/],
     ['gone, no heartbeat read yet', {}, false, /no storage heartbeat read yet/],
     ['gone, stale for storage+fence', { heartbeat: hb({ firstSeenAt: 0, lastReadStart: 10_000 }) }, true, /unchanged for 10000 ms/],
+    ['stale proof that ended before the node left proves nothing (it came back, started, left again)', { goneAt: 20_000, heartbeat: hb({ firstSeenAt: 0, lastReadStart: 18_000 }) }, false, /waiting/],
     ['gone, stale but not long enough', { heartbeat: hb({ firstSeenAt: 0, lastReadStart: 9_999 }) }, false, /waiting/],
     ['fast path: fenced heartbeat read after the last possible start', { heartbeat: hb({ selfStatus: 'network_isolation', lastReadStart: 2200 }) }, true, /heartbeat says network_isolation with vm1 stopped/],
     ['fast path needs a read after goneAt + lease + margin', { heartbeat: hb({ selfStatus: 'network_isolation', lastReadStart: 2199 }) }, false, /waiting/],

@@ -74,7 +74,7 @@ describe('simulator', () => {
 describe('simulator catches broken cores', () => {
   const table: Array<{ sabotage: Sabotage; what: string; invariants: string[] }> = [
     { sabotage: 'no-lease', what: 'a master that ignores lease expiry', invariants: ['lease', 'one-ip', 'one-panel'] },
-    { sabotage: 'no-ip-wait', what: 'a new master that does not wait for the old lease', invariants: ['one-ip', 'one-panel', 'one-master'] },
+    { sabotage: 'no-ip-wait', what: 'a new master that does not wait for the old lease', invariants: ['one-ip', 'one-panel', 'one-master', 'one-db-primary'] },
     { sabotage: 'no-fence-wait', what: 'a master that relocates VMs without waiting for the fence', invariants: ['vm-exclusive'] },
     { sabotage: 'keep-vms-on-quorum-loss', what: 'a node that keeps its VMs after losing quorum', invariants: ['self-fence', 'vm-exclusive'] },
   ];
