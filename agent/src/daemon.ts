@@ -1,6 +1,7 @@
 // The node daemon: corosync events -> HA core -> effects. All decisions live in core/; this file only
 // translates events, executes actions and reports their results back as events.
 import { performance } from "node:perf_hooks";
+import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CorosyncClient, type ClusterEvent, type ClusterSnapshot } from "./corosync/index.ts";
 import { createNodeCore, type NodeCore } from "./core/node-core.ts";
@@ -94,7 +95,9 @@ export class Daemon {
     this.localNodeId = localNodeId;
     const c = this.config;
     this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log, db: c.panelDb });
+    // Before the core's first step (see CoreOptions.leftoversReleased).
     this.ip?.releaseLeftoverSync();
+    rmSync(c.serviceLockFile, { force: true }); // an earlier run's panel exited with its agent (IPC)
     // The standby panel loads later: at cluster start every node is busy and the first steps count.
     setTimeout(() => this.panel?.prepare(), 3000).unref();
     if (c.database) {
@@ -105,7 +108,7 @@ export class Daemon {
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       });
     }
-    this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now() });
+    this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now(), leftoversReleased: this.ip !== null });
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
     this.tick = setInterval(() => this.feed({ type: "tick", now: now() }), 100);

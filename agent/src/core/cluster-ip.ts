@@ -86,6 +86,11 @@ export class ClusterIpRole {
   start(): void {
     this.evidence.set(0, holderGoneAt(this.ctx.now, this.ctx.s));
     this.emit({ type: 'DemoteDatabase', reason: 'startup: not master yet; make the database read-only (an earlier run may have left it primary)' });
+    if (this.ctx.leftoversReleased) {
+      // Already done before our first event: no release race against the old watchdog deadline.
+      this.ipMaybeHeld = this.panelMaybeHeld = false;
+      return;
+    }
     this.emit({ type: 'ReleaseClusterIp', reason: 'startup: not master yet; remove any address left by an earlier run' });
     this.emit({ type: 'StopPanel', reason: 'startup: not master yet; stop any panel left by an earlier run' });
   }

@@ -45,6 +45,8 @@ export interface CoreContext {
   readonly rep: Replica;
   readonly out: Output;
   readonly sabotage: Sabotage | undefined;
+  /** See CoreOptions.leftoversReleased. */
+  readonly leftoversReleased: boolean;
   s: Settings;
   now: number;
   startedAt: number;

@@ -41,6 +41,11 @@ export interface CoreOptions {
   incarnation?: number;
   /** Simulator self-test only. */
   sabotage?: Sabotage;
+  /**
+   * The effect layer removed any cluster IP and panel an earlier run left behind before the first
+   * event (the daemon does it synchronously at start), so the core need not release them first.
+   */
+  leftoversReleased?: boolean;
 }
 
 export interface NodeCore {
@@ -93,7 +98,7 @@ class Core implements NodeCore, LocalFacts {
   private readonly masterInputs: MasterInputs;
 
   constructor(id: NodeId, settings: Settings, options: CoreOptions) {
-    this.ctx = { id, rep: new Replica(id), out: new Output(), sabotage: options.sabotage, s: settings, now: 0, startedAt: 0 };
+    this.ctx = { id, rep: new Replica(id), out: new Output(), sabotage: options.sabotage, leftoversReleased: options.leftoversReleased ?? false, s: settings, now: 0, startedAt: 0 };
     this.incarnation = options.incarnation ?? 0;
     this.ip = new ClusterIpRole(this.ctx);
     this.checks = new SelfChecks(this.ctx, this.incarnation);

@@ -456,3 +456,15 @@ describe('node core: DemoteDatabase', () => {
     assert.deepEqual(h.actionsOf(2, 'FollowDatabase').map((a) => (a.type === 'FollowDatabase' ? a.master : 0)), [1]);
   });
 });
+
+it("leftoversReleased: the daemon cleaned up before the first step, so no startup release race", () => {
+  const clean = createNodeCore(1, {}, { incarnation: 1, leftoversReleased: true });
+  const r = clean.step({ type: "tick", now: 1000 });
+  assert.ok(!r.actions.some((a) => a.type === "ReleaseClusterIp" || a.type === "StopPanel"));
+  assert.ok(r.actions.some((a) => a.type === "DemoteDatabase"), "the database is still demoted first");
+  assert.ok(r.watchdogDeadline > 1000 + 200, "no startedAt + leaseMarginMs deadline");
+  const plain = createNodeCore(1, {}, { incarnation: 1 });
+  const p = plain.step({ type: "tick", now: 1000 });
+  assert.ok(p.actions.some((a) => a.type === "ReleaseClusterIp"));
+  assert.ok(p.watchdogDeadline <= 1000 + 200);
+});
