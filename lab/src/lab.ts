@@ -243,8 +243,11 @@ export class Lab {
   pause(id: number, kind: ProcessKind | "all") {
     return this.kill(id, kind, "SIGSTOP");
   }
+  /** SIGCONT; nothing to resume is fine (a watchdog may have reset the node while it was paused). */
   resume(id: number, kind: ProcessKind | "all") {
-    return this.kill(id, kind, "SIGCONT");
+    const procs = this.processes(id, kind);
+    for (const p of procs) process.kill(p.pid, "SIGCONT");
+    return procs.map((p) => p.pid);
   }
 
   /**
