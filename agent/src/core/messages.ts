@@ -1,7 +1,7 @@
 // Pure validation of incoming CPG messages. Any member can send anything (a bug, a lie, a newer
 // version): a message that does not match exactly is dropped with a reason, never half-applied.
 
-import type { CpgMessage, OwnerTriple, SelfStatus, VmSpec } from './types.ts';
+import type { CpgMessage, OwnerTriple, ReportFields, SelfStatus, VmSpec } from './types.ts';
 
 export type Validated = { ok: true; msg: CpgMessage } | { ok: false; reason: string };
 
@@ -75,9 +75,16 @@ function vmSpec(x: unknown, what: string): VmSpec {
   return spec;
 }
 
-/** Optional startup-grace fields of hello/report (absent in messages of older agents). */
-function startupFields(m: Record<string, unknown>): { graceLeftMs?: number; quorumMembers?: number[] } {
-  const out: { graceLeftMs?: number; quorumMembers?: number[] } = {};
+/** The fields every hello and report carry (grace fields are absent in messages of older agents). */
+function reportFields(m: Record<string, unknown>): ReportFields {
+  const out: ReportFields = {
+    prio: num(m['prio'], 'prio'),
+    status: status(m['status'], 'status'),
+    running: list(m['running'], 'running', vmId),
+    configVersion: int(m['configVersion'], 'configVersion'),
+    nodeCount: int(m['nodeCount'], 'nodeCount', 1),
+    failback: bool(m['failback'], 'failback'),
+  };
   if (m['graceLeftMs'] !== undefined) out.graceLeftMs = int(m['graceLeftMs'], 'graceLeftMs');
   if (m['quorumMembers'] !== undefined) out.quorumMembers = list(m['quorumMembers'], 'quorumMembers', (x, w) => int(x, w, 1));
   return out;
@@ -96,31 +103,15 @@ function parse(raw: unknown): CpgMessage {
         term: int(m['term'], 'term'),
         claim: bool(m['claim'], 'claim'),
         majority: bool(m['majority'], 'majority'),
-        prio: num(m['prio'], 'prio'),
-        status: status(m['status'], 'status'),
-        running: list(m['running'], 'running', vmId),
-        configVersion: int(m['configVersion'], 'configVersion'),
-        nodeCount: int(m['nodeCount'], 'nodeCount', 1),
-        failback: bool(m['failback'], 'failback'),
         msSinceRenewal: int(m['msSinceRenewal'], 'msSinceRenewal'),
         renewedBy: nodeOrNull(m['renewedBy'], 'renewedBy'),
         owners: owners(m['owners'], 'owners'),
-        ...startupFields(m),
+        ...reportFields(m),
       };
     case 'renew':
       return { v: 1, kind, term: int(m['term'], 'term'), sentAt: num(m['sentAt'], 'sentAt') };
     case 'report':
-      return {
-        v: 1,
-        kind,
-        prio: num(m['prio'], 'prio'),
-        status: status(m['status'], 'status'),
-        running: list(m['running'], 'running', vmId),
-        configVersion: int(m['configVersion'], 'configVersion'),
-        nodeCount: int(m['nodeCount'], 'nodeCount', 1),
-        failback: bool(m['failback'], 'failback'),
-        ...startupFields(m),
-      };
+      return { v: 1, kind, ...reportFields(m) };
     case 'elect':
       return { v: 1, kind, reason: text(m['reason'], 'reason') };
     case 'released':

@@ -7,21 +7,12 @@
 // with the same master, term and VM owners.
 
 import { electMaster, resolveRound, startupWait, type Candidate, type RoundHello } from './election.ts';
-import type { CpgMessage, NodeId, OwnerTriple, SelfStatus, VmId, VmSpec } from './types.ts';
+import type { CpgMessage, NodeId, OwnerTriple, ReportFields, VmId, VmSpec } from './types.ts';
 
 export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
 
-export interface MemberReport {
-  prio: number;
-  status: SelfStatus;
-  running: VmId[];
-  configVersion: number;
-  nodeCount: number;
-  failback: boolean;
-  /** Startup grace of the member (0 = past it, or an older agent) and its quorum members. */
-  graceLeftMs: number;
-  quorumMembers: NodeId[];
-}
+/** A member's latest report; grace 0 = past it (or an older agent that does not send it). */
+export type MemberReport = Required<ReportFields>;
 
 function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers'> & { graceLeftMs?: number; quorumMembers?: NodeId[] }): MemberReport {
   return {

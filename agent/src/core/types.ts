@@ -172,9 +172,26 @@ export interface Heartbeat {
 /** [vm, owner, epoch] triples: compact on the wire. */
 export type OwnerTriple = [VmId, NodeId | null, number];
 
+/** What every member says about itself, in its hello and in every report. */
+export interface ReportFields {
+  prio: number;
+  status: SelfStatus;
+  running: VmId[];
+  configVersion: number;
+  nodeCount: number;
+  failback: boolean;
+  /**
+   * > 0: the sender is a freshly started agent that never saw a master, and its startup grace
+   * ends in this many ms. Absent (older agents) = 0.
+   */
+  graceLeftMs?: number;
+  /** The sender's votequorum members if it is quorate, else []. Absent (older agents) = []. */
+  quorumMembers?: NodeId[];
+}
+
 export type CpgMessage =
   /** Sent by every member after each membership change; the round ends when all members' hellos are delivered. */
-  | {
+  | ({
       v: 1;
       kind: 'hello';
       members: NodeId[];
@@ -183,41 +200,16 @@ export type CpgMessage =
       claim: boolean;
       /** The sender's previous view had a majority. */
       majority: boolean;
-      prio: number;
-      status: SelfStatus;
-      running: VmId[];
-      configVersion: number;
-      nodeCount: number;
-      failback: boolean;
       /** Time since the sender last saw a lease renewal (or since it started, if renewedBy is null). */
       msSinceRenewal: number;
       /** Whose renewal that was (null: none seen since the sender started). */
       renewedBy: NodeId | null;
       owners: OwnerTriple[];
-      /**
-       * > 0: the sender is a freshly started agent that never saw a master, and its startup grace
-       * ends in this many ms. Absent (older agents) = 0.
-       */
-      graceLeftMs?: number;
-      /** The sender's votequorum members if it is quorate, else []. Absent (older agents) = []. */
-      quorumMembers?: NodeId[];
-    }
+    } & ReportFields)
   /** Master lease renewal; its delivery back to the master proves the ring works. */
   | { v: 1; kind: 'renew'; term: number; sentAt: number }
-  /** Member status report, sent whenever it changes. */
-  | {
-      v: 1;
-      kind: 'report';
-      prio: number;
-      status: SelfStatus;
-      running: VmId[];
-      configVersion: number;
-      nodeCount: number;
-      failback: boolean;
-      /** As in `hello` (a report is sent when the grace ends or the quorum members change). */
-      graceLeftMs?: number;
-      quorumMembers?: NodeId[];
-    }
+  /** Member status report, sent whenever it changes (also when the grace ends or the quorum members change). */
+  | ({ v: 1; kind: 'report' } & ReportFields)
   /** Admin asked for an election (best prio wins, even without failback). */
   | { v: 1; kind: 'elect'; reason: string }
   /** The sender (a former master) has released the cluster IP and panel. */
