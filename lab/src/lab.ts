@@ -299,10 +299,10 @@ export class Lab {
     return pid;
   }
 
-  /** Cuts a node's control link at the switch (the data link, where the test IP answers, stays up). */
-  async cut(ref: string | number, opts: { data?: boolean } = {}) {
+  /** Cuts a node's control link at the switch (the data link, where the test IP answers, stays up unless `data`). */
+  async cut(ref: string | number, opts: { data?: boolean; control?: boolean } = {}) {
     const node = findNode(this.topo, ref);
-    await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", node.ctlPort, "down"]);
+    if (opts.control ?? true) await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", node.ctlPort, "down"]);
     if (opts.data) await mustRun("ip", ["-n", this.topo.switchNs, "link", "set", node.dataPort, "down"]);
     if (!this.state.cut.includes(node.id)) this.state.cut.push(node.id);
     this.save();

@@ -15,7 +15,8 @@ export class VmChecker {
     for (const n of this.lab.topo.nodes) {
       for (const p of this.lab.processes(n.id, "vm")) {
         const name = /ha-vm (\S+)/.exec(p.cmd)?.[1];
-        if (name) where.set(name, [...(where.get(name) ?? []), n.id]);
+        // A VM being started can briefly show two processes on one node: count nodes, not processes.
+        if (name && !where.get(name)?.includes(n.id)) where.set(name, [...(where.get(name) ?? []), n.id]);
       }
     }
     return where;

@@ -2,6 +2,8 @@
 // partition and a storage cut; non-HA VMs stay down; no VM ever runs on two nodes at once.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Lab, VmChecker, sleep } from "../../src/index.ts";
 
 async function until<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
@@ -70,5 +72,53 @@ describe("VM HA on a 4-node lab", { timeout: 400_000 }, () => {
     const backElsewhere = before.filter((v) => !mine.includes(v) || v.startsWith("ha"));
     await until("its HA VMs back elsewhere", () => backElsewhere.every((v) => checker.where().has(v)), 90_000);
     await lab.storageHeal(victim);
+  });
+});
+
+/** Lines of a process VM's disk: "<ISO time> <host> pid=<n> boot|tick|shutdown". */
+function diskWrites(lab: Lab, vm: string): Array<{ t: number; host: string }> {
+  const text = readFileSync(join(lab.storageDir(), "vms", `${vm}.disk`), "utf8");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split(" "))
+    .map(([t, host]) => ({ t: Date.parse(t!), host: host! }));
+}
+
+describe("VM HA on a 5-node lab partitioned 2|3 with VMs on the minority", { timeout: 300_000 }, () => {
+  let lab: Lab;
+  let checker: VmChecker;
+  const vms = Array.from({ length: 10 }, (_, i) => `p${i + 1}`);
+  before(async () => {
+    lab = await Lab.up({ name: "v5", nodes: 5, agents: true });
+    checker = new VmChecker(lab).start();
+    let ip = 150;
+    for (const name of vms) await define(lab, name, { ha: true, ip: `172.31.224.${ip++}` });
+    await until("all 10 VMs running", () => checker.where().size === 10);
+  });
+  after(async () => {
+    const violations = checker?.stop() ?? [];
+    await lab?.down();
+    assert.deepEqual(violations, [], "a VM ran on two nodes at once");
+  });
+
+  it("the isolated minority stops its VMs before the majority starts them (disk timestamps from both sides)", async () => {
+    const minority = [...on(checker.where(), 4), ...on(checker.where(), 5)];
+    assert.ok(minority.length > 0, "VMs run on n4/n5");
+    // Control network split 2|3, and the minority's data link down: it cannot reach the test IP,
+    // so it is isolated (not merely excluded) and must fence its VMs.
+    await lab.partition([[1, 2, 3], [4, 5]]);
+    await lab.cut(4, { control: false, data: true });
+    await lab.cut(5, { control: false, data: true });
+    await until("every VM running on the majority", () => vms.every((vm) => (checker.where().get(vm) ?? []).every((n) => n <= 3) && checker.where().has(vm)), 120_000);
+    for (const vm of minority) {
+      const writes = diskWrites(lab, vm);
+      const oldHost = writes[0]!.host;
+      const lastOld = Math.max(...writes.filter((w) => w.host === oldHost).map((w) => w.t));
+      const firstNew = Math.min(...writes.filter((w) => w.host !== oldHost).map((w) => w.t));
+      assert.ok(["n4", "n5"].includes(oldHost), `${vm} first ran on the minority (${oldHost})`);
+      assert.ok(lastOld < firstNew, `${vm}: last write on ${oldHost} at ${new Date(lastOld).toISOString()} is before the first write elsewhere at ${new Date(firstNew).toISOString()}`);
+    }
+    await lab.heal();
   });
 });
