@@ -18,6 +18,8 @@ import { StatusFile } from "./effects/status-file.ts";
 import { decodeEnvelope, encodeEnvelope, type AdminRequest } from "./wire.ts";
 import { AdminInbox } from "./effects/admin-inbox.ts";
 import { DbEffects } from "./effects/db/effects.ts";
+import { NodeSync } from "./effects/db/node-sync.ts";
+import mysql from "mysql2/promise";
 import { ClusterMetadata } from "./effects/cluster-metadata.ts";
 import { createVmDriver, type VmDriver, type VmDriverConfig } from "./effects/vm/index.ts";
 
@@ -41,6 +43,7 @@ export class Daemon {
   private readonly status: StatusFile;
   private watchdog: Watchdog | null = null;
   private db: DbEffects | null = null;
+  private nodeSync: NodeSync | null = null;
   private readonly vms: VmDriver | null;
   private readonly metadata: ClusterMetadata | null;
   private lastInventory = "";
@@ -107,6 +110,8 @@ export class Daemon {
         peers: () => nodesFrom(this.client.snapshot()).map((n) => ({ nodeid: n.nodeid, host: n.addr ?? "", replication: n.replication ?? true })),
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       });
+      const d = c.database;
+      this.nodeSync = new NodeSync(() => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }), d.database);
     }
     this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now(), leftoversReleased: this.ip !== null });
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
@@ -131,7 +136,24 @@ export class Daemon {
       }
       await this.reportLocalVms();
       for (const request of await this.inbox.take()) this.onAdminRequest(request);
+      await this.syncNodesWithDb();
       await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  /** On the master: node rows in the DB <-> corosync.conf (panel edits become desired state). */
+  private async syncNodesWithDb() {
+    if (!this.nodeSync || !this.core) return;
+    const view = this.core.view();
+    if (!view.isMaster) return this.nodeSync.reset();
+    try {
+      const desired = await this.nodeSync.pass(this.configNodes, view);
+      if (desired) {
+        this.log.info({ desired }, "node settings changed in the panel");
+        this.feed({ type: "desired-config", now: now(), nodes: desired });
+      }
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, "node sync with the database skipped");
     }
   }
 
