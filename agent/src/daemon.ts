@@ -48,6 +48,9 @@ export class Daemon {
   private readonly metadata: ClusterMetadata | null;
   private lastInventory = "";
   private configNodes: NodeConfig[] = [];
+  private configVersion = 0;
+  /** RAM each node offers VMs (published on the shared storage), merged into the core's node list. */
+  private capacities = new Map<number, number>();
   private readonly inbox: AdminInbox;
   private lastLocalVms = "";
   /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
@@ -88,7 +91,8 @@ export class Daemon {
         return this.feed({ type: "cpg-membership", now: now(), members: [...new Set(e.members.map((m) => m.nodeid))].sort((a, b) => a - b) });
       case "config":
         this.configNodes = nodesFrom(e);
-        return this.feed({ type: "config", now: now(), version: Number(e.configVersion), nodes: nodesFrom(e), settings: this.config.ha });
+        this.configVersion = Number(e.configVersion);
+        return this.feedConfig();
       case "cpg-message":
         return this.onMessage(e.nodeid, e.data);
     }
@@ -120,9 +124,28 @@ export class Daemon {
     void this.pollVms();
   }
 
+  private feedConfig() {
+    const nodes = this.configNodes.map((n) => (this.capacities.has(n.nodeid) ? { ...n, ramMb: this.capacities.get(n.nodeid) } : n));
+    this.feed({ type: "config", now: now(), version: this.configVersion, nodes, settings: this.config.ha });
+  }
+
+  private async refreshCapacities() {
+    if (!this.metadata) return;
+    const caps = new Map([...(await this.metadata.readCapacities())].map(([id, c]) => [id, c.ramMb]));
+    const key = (m: Map<number, number>) => JSON.stringify([...m].sort((a, b) => a[0] - b[0]));
+    if (key(caps) === key(this.capacities)) return;
+    this.capacities = caps;
+    if (this.configNodes.length) this.feedConfig();
+  }
+
   /** Every second: VM definitions and owners from the shared storage, and what runs here. */
   private async pollVms() {
+    if (this.vms && this.metadata) {
+      const r = await this.vms.resources().catch(() => null);
+      if (r) await this.metadata.writeCapacity({ nodeid: this.localNodeId, ramMb: r.ramMb, vcpus: r.vcpus }).catch(() => undefined);
+    }
     while (this.tick) {
+      await this.refreshCapacities().catch(() => undefined);
       try {
         const inv = this.metadata ? await this.metadata.read() : { vms: [], owners: [], invalid: [] };
         const key = JSON.stringify([inv.vms, inv.owners]);

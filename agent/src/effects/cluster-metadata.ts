@@ -15,6 +15,9 @@ export const VmRecordSchema = z.object({
 });
 export type VmRecord = z.infer<typeof VmRecordSchema>;
 
+const CapacitySchema = z.object({ nodeid: z.number().int().positive(), ramMb: z.number().int().nonnegative(), vcpus: z.number().int().nonnegative() });
+export type Capacity = z.infer<typeof CapacitySchema>;
+
 const OwnershipSchema = z.object({ vm: z.string(), node: z.number().int().positive().nullable(), epoch: z.number().int().nonnegative() });
 
 /** The core's view of a VM record (pure). */
@@ -28,9 +31,22 @@ export type Inventory = { vms: VmSpec[]; owners: Ownership[]; definitions: Map<s
 export class ClusterMetadata {
   private readonly vmsDir: string;
   private readonly ownersDir: string;
+  private readonly capacityDir: string;
   constructor(storageDir: string) {
     this.vmsDir = join(storageDir, "cluster", "vms");
     this.ownersDir = join(storageDir, "cluster", "owners");
+    this.capacityDir = join(storageDir, "cluster", "capacity");
+  }
+
+  /** Each node publishes what it can give VMs, so the master's placement respects RAM. */
+  async writeCapacity(c: Capacity): Promise<void> {
+    await mkdir(this.capacityDir, { recursive: true });
+    await writeFileAtomic(join(this.capacityDir, `node-${c.nodeid}.json`), JSON.stringify(CapacitySchema.parse(c)));
+  }
+
+  async readCapacities(): Promise<Map<number, Capacity>> {
+    const { items } = await this.readJsonDir(this.capacityDir, CapacitySchema);
+    return new Map(items.map((c) => [c.nodeid, c]));
   }
 
   private async readJsonDir<T>(dir: string, schema: z.ZodType<T>): Promise<{ items: T[]; invalid: string[] }> {

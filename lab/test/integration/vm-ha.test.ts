@@ -73,6 +73,16 @@ describe("VM HA on a 4-node lab", { timeout: 400_000 }, () => {
     await until("its HA VMs back elsewhere", () => backElsewhere.every((v) => checker.where().has(v)), 90_000);
     await lab.storageHeal(victim);
   });
+
+  it("not enough RAM anywhere: the VM stays down with the reason in the master's log; a VM that fits starts", async () => {
+    // Each lab node offers 4096 MB and already runs three 256 MB VMs.
+    await define(lab, "big1", { ha: true, ramMb: 3900, ip: "172.31.224.190" });
+    await define(lab, "fits1", { ha: true, ramMb: 1024, ip: "172.31.224.191" });
+    await until("fits1 running", () => checker.where().has("fits1"), 60_000);
+    const log = (id: number) => readFileSync(join(lab.nodeDir(id), "log", "corolistener.log"), "utf8");
+    await until("the reason big1 stays down", () => lab.topo.nodes.some((n) => /big1 stays down: needs 3900 MB, most free is \d+ MB/.test(log(n.id))), 30_000);
+    assert.ok(!checker.where().has("big1"), "big1 does not run anywhere");
+  });
 });
 
 /** Lines of a process VM's disk: "<ISO time> <host> pid=<n> boot|tick|shutdown". */
