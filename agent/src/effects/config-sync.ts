@@ -41,7 +41,8 @@ export function refuseReceivedConfig(text: string, currentVersion: bigint, local
 }
 
 export class ConfigSync {
-  private pendingAcks: { version: number; waiting: Set<number>; timer: NodeJS.Timeout } | null = null;
+  /** The distribution waiting for acknowledgements: who has not answered yet, and what to do then. */
+  private pending: { version: number; waiting: Set<number>; timer: NodeJS.Timeout; onDone: (missing: number[]) => void } | null = null;
   constructor(
     private readonly path = COROSYNC_CONF,
     private readonly reload: () => Promise<void> = async () => {
@@ -69,27 +70,22 @@ export class ConfigSync {
 
   /** Master side: reload once every member acknowledged (or after a timeout, for the ones that did). */
   expectAcks(version: number, members: number[], onDone: (missing: number[]) => void, timeoutMs = 5000) {
-    if (this.pendingAcks) clearTimeout(this.pendingAcks.timer);
-    const waiting = new Set(members);
-    const timer = setTimeout(() => this.finish(onDone), timeoutMs);
-    this.pendingAcks = { version, waiting, timer };
-    this.onDone = onDone;
+    if (this.pending) clearTimeout(this.pending.timer);
+    this.pending = { version, waiting: new Set(members), timer: setTimeout(() => this.finish(), timeoutMs), onDone };
   }
-  private onDone: ((missing: number[]) => void) | null = null;
 
   ack(version: number, from: number) {
-    const p = this.pendingAcks;
-    if (!p || p.version !== version) return;
-    p.waiting.delete(from);
-    if (p.waiting.size === 0 && this.onDone) this.finish(this.onDone);
+    if (this.pending?.version !== version) return;
+    this.pending.waiting.delete(from);
+    if (this.pending.waiting.size === 0) this.finish();
   }
 
-  private finish(onDone: (missing: number[]) => void) {
-    const p = this.pendingAcks;
+  private finish() {
+    const p = this.pending;
     if (!p) return;
     clearTimeout(p.timer);
-    this.pendingAcks = null;
-    onDone([...p.waiting]);
+    this.pending = null;
+    p.onDone([...p.waiting]);
   }
 
   reloadCorosync() {
