@@ -10,10 +10,9 @@ const db = (prio2: number) => new Map([[1, { prio: 30, replication: true }], [2,
 
 test("node sync: import, admin edit -> desired (not reverted while pending), CLI change -> copied to the DB", () => {
   const mem: SyncMemory = { applied: new Map(), pending: new Map() };
-  // First pass: corosync.conf is the truth.
-  let r = syncDecisions(conf(20), db(0), mem);
-  assert.deepEqual(r.copyToDb.map((n) => n.nodeid), [1, 2]);
-  assert.equal(r.desired, null);
+  // First pass of a new master: the rows match corosync.conf.
+  let r = syncDecisions(conf(20), db(20), mem);
+  assert.deepEqual([r.copyToDb.length, r.desired], [0, null]);
   // Quiet pass.
   r = syncDecisions(conf(20), db(20), mem);
   assert.deepEqual([r.copyToDb.length, r.desired], [0, null]);
@@ -30,4 +29,13 @@ test("node sync: import, admin edit -> desired (not reverted while pending), CLI
   r = syncDecisions(conf(5), db(99), mem);
   assert.deepEqual(r.copyToDb.map((n) => [n.nodeid, n.prio]), [[2, 5]]);
   assert.equal(r.desired, null);
+});
+
+test("node sync: a row that differs at a new master's first pass is an admin intent, not reverted", () => {
+  const mem: SyncMemory = { applied: new Map(), pending: new Map() };
+  const r = syncDecisions(conf(20), db(99), mem);
+  assert.equal(r.copyToDb.length, 0);
+  assert.equal(r.desired?.find((n) => n.nodeid === 2)?.prio, 99);
+  const missing = syncDecisions(conf(20), new Map([[1, { prio: 30, replication: true }]]), { applied: new Map(), pending: new Map() });
+  assert.deepEqual(missing.copyToDb.map((n) => n.nodeid), [2], "a node without a row gets one from corosync.conf");
 });

@@ -23,11 +23,14 @@ export function syncDecisions(config: NodeConfig[], db: Map<number, Wanted>, mem
     const conf = key({ prio: n.prio, replication: n.replication ?? true });
     const row = db.get(n.nodeid);
     if (mem.pending.get(n.nodeid) === conf) mem.pending.delete(n.nodeid);
-    if (!row || mem.applied.get(n.nodeid) === undefined) {
-      copyToDb.push(n); // first sight: corosync.conf is the truth
+    if (!row) {
+      copyToDb.push(n);
       mem.applied.set(n.nodeid, conf);
       return n;
     }
+    // First sight (a new master): what corosync runs with is what was applied. A row that differs
+    // is an admin's intent not applied yet (edited just now, or before the old master could).
+    if (mem.applied.get(n.nodeid) === undefined) mem.applied.set(n.nodeid, conf);
     if (key(row) !== mem.applied.get(n.nodeid)) {
       changed = true; // an admin edited the row
       mem.applied.set(n.nodeid, key(row));
