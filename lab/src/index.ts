@@ -6,3 +6,4 @@ export { Probe, COROSYNC_PROBE, HTTP_WATCH, type ProbeLine } from "./probe.ts";
 export { ClusterIpChecker, type IpSample } from "./ip-checker.ts";
 export * from "./mariadb.ts";
 export { VmChecker } from "./vm-checker.ts";
+export { waitUntil } from "./wait.ts";

@@ -5,16 +5,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
-import { Lab, LAB_DB_USERS, connectNode, sleep } from "../../src/index.ts";
+import { Lab, LAB_DB_USERS, connectNode, waitUntil } from "../../src/index.ts";
 
-async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await Promise.resolve().then(fn).catch(() => false)) return;
-    await sleep(250);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-}
+const until = (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000) => waitUntil(what, fn, timeoutMs, 250);
+
 
 describe("node settings: DB <-> corosync.conf on a 3-node lab with MariaDB", { timeout: 180_000 }, () => {
   let lab: Lab;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
-import { Lab, Probe, HTTP_WATCH, ClusterIpChecker, sleep } from "../../src/index.ts";
+import { Lab, Probe, HTTP_WATCH, ClusterIpChecker, sleep, waitUntil } from "../../src/index.ts";
 
 type Row = { id: number; status: string; master: boolean; prio: number };
 type View = { source: string; quorate: boolean; master: number | null; nodes: Row[] };
@@ -16,20 +16,9 @@ async function view(lab: Lab, node: number): Promise<View | null> {
   return r.code === 0 ? (JSON.parse(r.stdout) as View) : null;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    last = await fn().catch((e: Error) => e.message);
-    if (last) return last as T;
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-}
-
 /** Waits until `node`'s daemon reports `master` as master and `node`'s statuses satisfy `pred`. */
 const waitView = (lab: Lab, node: number, what: string, pred: (v: View) => boolean, timeoutMs = 30_000) =>
-  until(`n${node}: ${what}`, async () => {
+  waitUntil(`n${node}: ${what}`, async () => {
     const v = await view(lab, node);
     return v && v.source === "daemon" && pred(v) ? v : null;
   }, timeoutMs);
@@ -125,7 +114,7 @@ describe("HA on a 3-node lab", { timeout: 600_000 }, () => {
     const r = await lab.exec(2, ["./corolistener", "set-node", "3", "--prio", "99", "-c", "/etc/corosync/corolistener.json"]);
     assert.equal(r.code, 0, r.stderr);
     const confOf = (id: number) => readClusterConfig(parseCorosyncConf(readFileSync(join(lab.nodeDir(id), "etc-corosync", "corosync.conf"), "utf8")));
-    await until("corosync.conf with n3 prio 99 on every node", async () =>
+    await waitUntil("corosync.conf with n3 prio 99 on every node", async () =>
       [1, 2, 3].every((id) => {
         const c = confOf(id);
         return c.configVersion >= 2n && c.nodes.find((n) => n.nodeid === 3)?.prio === 99;

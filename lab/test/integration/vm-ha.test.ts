@@ -4,17 +4,10 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab, VmChecker, sleep } from "../../src/index.ts";
+import { Lab, VmChecker, sleep, waitUntil } from "../../src/index.ts";
 
-async function until<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(250);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-}
+const until = <T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000) =>
+  waitUntil(what, fn, timeoutMs, 250);
 
 async function define(lab: Lab, name: string, o: { ha: boolean; ramMb?: number; ip: string }) {
   const r = await lab.exec(1, ["./corolistener", "vm", "define", name, "--ram", String(o.ramMb ?? 256), "--disk", `network:/run/ha-storage/vms/${name}.disk`, "--ip", o.ip, ...(o.ha ? ["--ha"] : []), "-c", "/etc/corosync/corolistener.json"]);
