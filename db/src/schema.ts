@@ -131,6 +131,42 @@ export const incidents = mysqlTable(
   (t) => [index("incidents_at_idx").on(t.at), index("incidents_kind_idx").on(t.kind, t.at)],
 );
 
+/**
+ * Panel login sessions, kept in the replicated DB so a failover (the panel moves to the new master)
+ * does not log everybody out. Only a SHA-256 of the session id is stored: a DB dump or a replica
+ * does not hand out live cookies.
+ */
+export const sessions = mysqlTable(
+  "sessions",
+  {
+    idHash: varchar("id_hash", { length: 64 }).primaryKey(),
+    userId: int("user_id", { unsigned: true })
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    csrf: varchar("csrf", { length: 64 }).notNull(),
+    createdAt: ms("created_at").notNull().default(nowMs),
+    lastSeen: ms("last_seen").notNull().default(nowMs),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId), index("sessions_last_seen_idx").on(t.lastSeen)],
+);
+
+/**
+ * File replication (`nodereplication -c mgrfiles`): the outcome of the master's last copy of the
+ * panel's file set to each node, so a failing copy shows in the panel instead of going unnoticed.
+ */
+export const fileSync = mysqlTable("file_sync", {
+  nodeid: int("nodeid", { unsigned: true }).primaryKey(),
+  /** The file set's name, e.g. "mgrfiles". */
+  fileSet: varchar("file_set", { length: 64 }).notNull().default("mgrfiles"),
+  lastRunAt: ms("last_run_at").notNull(),
+  lastOkAt: ms("last_ok_at"),
+  ok: boolean("ok").notNull(),
+  /** rsync's exit status and message when the copy failed; null when it succeeded. */
+  error: varchar("error", { length: 2048 }),
+  filesChanged: int("files_changed", { unsigned: true }).notNull().default(0),
+  durationMs: int("duration_ms", { unsigned: true }).notNull().default(0),
+});
+
 export type IncidentPhase = { name: string; at: string; ms?: number; ok: boolean; detail?: string };
 
 export type Node = typeof nodes.$inferSelect;
@@ -140,5 +176,7 @@ export type Vm = typeof vms.$inferSelect;
 export type NewVm = typeof vms.$inferInsert;
 export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
+export type SessionRow = typeof sessions.$inferSelect;
+export type FileSyncRow = typeof fileSync.$inferSelect;
 export type Incident = typeof incidents.$inferSelect;
 export type NewIncident = typeof incidents.$inferInsert;

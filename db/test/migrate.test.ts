@@ -26,18 +26,22 @@ after(async () => {
 });
 
 const files = loadMigrations();
+const tags = files.map((f) => f.tag);
+const latest = tags.at(-1)!;
+const SCHEMA_TABLES = ["_ha_migrations", "cluster_settings", "file_sync", "incidents", "nodes", "sessions", "users", "vms"];
+const journalOf = (fs: Migration[]) => fs.map((f) => ({ tag: f.tag, state: "applied", done: f.statements.length, total: f.statements.length }));
 const extra = (tag: string, statements: string[]): Migration => ({ idx: files.length, tag, checksum: sha256(statements.join(";")), statements });
 const journal = async (db: string) => (await root.query(`SELECT tag, state, done, total FROM \`${db}\`._ha_migrations ORDER BY idx`))[0] as unknown[];
 
 test("migrate creates the schema once, then is a no-op", { skip: skip ?? false }, async () => {
   const db = newDb();
   const r1 = await migrate(target(db));
-  assert.deepEqual(r1.applied, ["0000_init"]);
-  assert.deepEqual(await tablesOf(root, db), ["_ha_migrations", "cluster_settings", "incidents", "nodes", "users", "vms"]);
-  assert.deepEqual(await journal(db), [{ tag: "0000_init", state: "applied", done: files[0]!.statements.length, total: files[0]!.statements.length }]);
+  assert.deepEqual(r1.applied, tags);
+  assert.deepEqual(await tablesOf(root, db), SCHEMA_TABLES);
+  assert.deepEqual(await journal(db), journalOf(files));
   const r2 = await migrate(target(db));
-  assert.deepEqual(r2, { database: db, applied: [], current: "0000_init" });
-  assert.deepEqual(await migrationStatus(target(db)), { database: db, exists: true, current: "0000_init", pending: [] });
+  assert.deepEqual(r2, { database: db, applied: [], current: latest });
+  assert.deepEqual(await migrationStatus(target(db)), { database: db, exists: true, current: latest, pending: [] });
   // No scratch databases are left behind.
   const [left] = await root.query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '\\_ha\\_rehearse\\_%'");
   assert.deepEqual(left, []);
@@ -73,35 +77,35 @@ test("a migration that fails on the data is caught in rehearsal: nothing changes
   const db = newDb();
   await migrate(target(db));
   await root.query(`INSERT INTO \`${db}\`.nodes (nodeid, name, address, prio) VALUES (1, 'n1', 'a1', 10), (2, 'n2', 'a2', 10)`);
-  const bad = extra("0001_unique_prio", ["CREATE TABLE `audit` (id int)", "CREATE UNIQUE INDEX `nodes_prio_uq` ON `nodes` (`prio`)"]);
-  await assert.rejects(migrate(target(db), { migrations: [...files, bad] }), /migration 0001_unique_prio fails at statement 2 of 2 \(Duplicate entry.*found in a rehearsal on a copy, the database .* was not changed/);
-  assert.deepEqual(await tablesOf(root, db), ["_ha_migrations", "cluster_settings", "incidents", "nodes", "users", "vms"]);
-  assert.equal((await journal(db)).length, 1);
+  const bad = extra("9001_unique_prio", ["CREATE TABLE `audit` (id int)", "CREATE UNIQUE INDEX `nodes_prio_uq` ON `nodes` (`prio`)"]);
+  await assert.rejects(migrate(target(db), { migrations: [...files, bad] }), /migration 9001_unique_prio fails at statement 2 of 2 \(Duplicate entry.*found in a rehearsal on a copy, the database .* was not changed/);
+  assert.deepEqual(await tablesOf(root, db), SCHEMA_TABLES);
+  assert.equal((await journal(db)).length, files.length);
 });
 
 test("a migration that fails half-way on the real database is undone", { skip: skip ?? false }, async () => {
   const db = newDb();
   await migrate(target(db));
-  const m = extra("0001_more", ["CREATE TABLE `t1` (id int)", "CREATE INDEX `t1_id` ON `t1` (`id`)", "CREATE TABLE `t2` (id int)"]);
+  const m = extra("9001_more", ["CREATE TABLE `t1` (id int)", "CREATE INDEX `t1_id` ON `t1` (`id`)", "CREATE TABLE `t2` (id int)"]);
   const failAt = (n: number) => (mig: Migration, i: number) => {
     if (mig.tag === m.tag && i === n) throw new Error("simulated crash of the statement");
   };
   await assert.rejects(migrate(target(db), { migrations: [...files, m], beforeStatement: failAt(2) }), /failed at statement 3 of 3: simulated crash.*2 earlier statement\(s\) were undone, the database .* is as it was/);
-  assert.deepEqual(await tablesOf(root, db), ["_ha_migrations", "cluster_settings", "incidents", "nodes", "users", "vms"]);
-  assert.equal((await journal(db)).length, 1);
+  assert.deepEqual(await tablesOf(root, db), SCHEMA_TABLES);
+  assert.equal((await journal(db)).length, files.length);
   // And it applies cleanly afterwards.
-  assert.deepEqual((await migrate(target(db), { migrations: [...files, m] })).applied, ["0001_more"]);
+  assert.deepEqual((await migrate(target(db), { migrations: [...files, m] })).applied, ["9001_more"]);
 });
 
 test("a half-applied migration that cannot be undone is reported, and the next start refuses", { skip: skip ?? false }, async () => {
   const db = newDb();
   await migrate(target(db));
-  const m = extra("0001_drop", ["ALTER TABLE `incidents` DROP COLUMN `vm`", "CREATE TABLE `t3` (id int)"]);
+  const m = extra("9001_drop", ["ALTER TABLE `incidents` DROP COLUMN `vm`", "CREATE TABLE `t3` (id int)"]);
   await assert.rejects(
     migrate(target(db), { migrations: [...files, m], beforeStatement: (mig, i) => { if (mig.tag === m.tag && i === 1) throw new Error("disk full"); } }),
     /failed at statement 2 of 2: disk full; the statements before it could not all be undone.*ALTER TABLE `incidents` DROP COLUMN `vm`/,
   );
-  await assert.rejects(migrate(target(db), { migrations: [...files, m] }), /migration 0001_drop was interrupted after 1 of 2 statements/);
+  await assert.rejects(migrate(target(db), { migrations: [...files, m] }), /migration 9001_drop was interrupted after 1 of 2 statements/);
 });
 
 test("the CLI migrates and reports status", { skip: skip ?? false }, async () => {
@@ -119,5 +123,5 @@ test("the CLI migrates and reports status", { skip: skip ?? false }, async () =>
   }
   assert.match(logs[0]!, /does not exist yet/);
   assert.ok(logs.some((l) => /applied 0000_init/.test(l)));
-  assert.deepEqual(JSON.parse(logs.at(-1)!), { database: db, exists: true, current: "0000_init", pending: [] });
+  assert.deepEqual(JSON.parse(logs.at(-1)!), { database: db, exists: true, current: latest, pending: [] });
 });
