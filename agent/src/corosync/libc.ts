@@ -17,6 +17,8 @@ export const libc = lazy(() => {
     read: lib.func('long read(int fd, void *buf, unsigned long count)'),
     write: lib.func('long write(int fd, const void *buf, unsigned long count)'),
     close: lib.func('int close(int fd)'),
+    // Only used for WDIOC_SETTIMEOUT, whose argument is an int in/out.
+    ioctl: lib.func('int ioctl(int fd, unsigned long request, void *arg)'),
   };
 });
 

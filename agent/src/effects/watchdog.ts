@@ -4,6 +4,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, writeSync, closeSync, existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { koffi } from "../corosync/ffi.ts";
+import { libc } from "../corosync/libc.ts";
 
 export interface Watchdog {
   /** The node must be reset if not petted again within `ms`. */
@@ -14,14 +16,39 @@ export interface Watchdog {
   resetNow(reason: string): void;
 }
 
-/** /dev/watchdog: petted while the core's deadline holds; the kernel resets after its own margin. */
+/** WDIOC_SETTIMEOUT = _IOWR('W', 6, int) on Linux (x86_64 and aarch64). */
+const WDIOC_SETTIMEOUT = 0xc0045706;
+
+/**
+ * Whether to pet a kernel watchdog whose timer runs for `timeoutMs` after each pet, when the
+ * core's deadline is `remainingMs` away. Petting restarts the full timer, so we pet only while the
+ * whole timer still ends before the deadline; after that we stop, and the kernel resets the node
+ * no later than the deadline (up to one timer early, never late).
+ */
+export function shouldPetKernelWatchdog(remainingMs: number, timeoutMs: number): boolean {
+  return remainingMs >= timeoutMs;
+}
+
+/**
+ * /dev/watchdog. Its timer is set to `timeoutSec` (the driver default is often 60 s, far too long
+ * to honour a fence deadline) and petted only while that timer ends before the core's deadline.
+ */
 export class DevWatchdog implements Watchdog {
   private fd: number | null;
-  constructor(path = "/dev/watchdog") {
-    this.fd = openSync(path, "w");
+  readonly timeoutMs: number;
+  constructor(path = "/dev/watchdog", timeoutSec = 1) {
+    const fd = openSync(path, "w");
+    try {
+      this.timeoutMs = setKernelWatchdogTimeout(fd, timeoutSec) * 1000;
+    } catch (err) {
+      writeSync(fd, "V"); // opening armed it: disarm before giving up
+      closeSync(fd);
+      throw err;
+    }
+    this.fd = fd;
   }
   pet(ms: number) {
-    if (this.fd !== null && ms > 0) writeSync(this.fd, "\0");
+    if (this.fd !== null && shouldPetKernelWatchdog(ms, this.timeoutMs)) writeSync(this.fd, "\0");
   }
   disarm() {
     if (this.fd === null) return;
@@ -34,9 +61,19 @@ export class DevWatchdog implements Watchdog {
     try {
       writeSync(openSync("/proc/sysrq-trigger", "w"), "b");
     } catch {
-      /* the kernel watchdog fires after its margin */
+      /* the kernel watchdog fires within its timeout */
     }
   }
+}
+
+/** Sets the kernel watchdog's timeout; returns what the driver actually chose (it may round up). */
+function setKernelWatchdogTimeout(fd: number, seconds: number): number {
+  const arg = Buffer.alloc(4);
+  arg.writeInt32LE(seconds, 0);
+  if (libc().ioctl(fd, WDIOC_SETTIMEOUT, arg) !== 0) {
+    throw new Error(`/dev/watchdog: cannot set the timeout to ${seconds} s (ioctl WDIOC_SETTIMEOUT failed, errno ${koffi.errno()}); refusing to run with the driver's default`);
+  }
+  return arg.readInt32LE(0);
 }
 
 const SUPERVISOR = fileURLToPath(new URL("./watchdog-supervisor.ts", import.meta.url));
