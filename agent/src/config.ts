@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { DatabaseConfigSchema } from "./effects/db/effects.ts";
+import { FileSyncConfigSchema } from "./effects/file-sync/config.ts";
 
 export const AgentConfigSchema = z.object({
   nodeName: z.string().optional(),
@@ -23,6 +24,8 @@ export const AgentConfigSchema = z.object({
     .object({
       driver: z.enum(["libvirt", "process"]),
       stopTimeoutMs: z.number().int().positive().default(3000),
+      /** At most this many VM starts at once on this node (vm/start-limit.ts). */
+      maxParallelStarts: z.number().int().min(1).max(64).default(4),
       options: z.record(z.string(), z.unknown()).default({}),
     })
     .optional(),
@@ -35,6 +38,8 @@ export const AgentConfigSchema = z.object({
       database: z.string().min(1).default("ha"),
     })
     .optional(),
+  /** File replication (`nodereplication`, README "File replication"); absent = this node neither sends nor receives file sets. */
+  fileSync: FileSyncConfigSchema.optional(),
   /** HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults. */
   ha: z
     .object({

@@ -6,7 +6,7 @@ import pino from "pino";
 export type Logger = pino.Logger;
 
 // Secrets from the agent config never reach the log.
-const redact = { paths: ["config.database.adminPassword", "config.database.replPassword", "config.panelDb.password", "*.password"], censor: "[redacted]" };
+const redact = { paths: ["config.database.adminPassword", "config.database.replPassword", "config.panelDb.password", "config.fileSync.secret", "*.password"], censor: "[redacted]" };
 
 export function createLogger(file: string | undefined, name = "corolistener"): Logger {
   if (!file) return pino({ name, redact });

@@ -7,3 +7,4 @@ export { ClusterIpChecker, type IpSample } from "./ip-checker.ts";
 export * from "./mariadb.ts";
 export { VmChecker } from "./vm-checker.ts";
 export { waitUntil } from "./wait.ts";
+export * from "./file-sync.ts";

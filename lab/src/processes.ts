@@ -4,7 +4,7 @@ import { openSync, closeSync, readFileSync, existsSync } from "node:fs";
 import { runSyncQuiet } from "@ha/shared";
 
 /** The kinds of process a test may kill, pause or restart inside a node. */
-export const PROCESS_KINDS = ["corosync", "agent", "mariadb", "panel", "vm"] as const;
+export const PROCESS_KINDS = ["corosync", "agent", "mariadb", "panel", "vm", "rsyncd"] as const;
 export type ProcessKind = (typeof PROCESS_KINDS)[number];
 
 export function parseProcessKind(s: string): ProcessKind | "all" {
@@ -29,6 +29,8 @@ export function classifyCmdline(cmd: string): ProcessKind | "anchor" | "other" {
   if (/corolistener\.ts daemon|corolistener daemon/.test(cmd)) return "agent";
   if (/panel\/server/.test(cmd)) return "panel";
   if (/ha-vm /.test(cmd)) return "vm";
+  // File replication's receiver: the node wrapper and the rsync daemon it runs.
+  if (/nodereplication\.ts serve/.test(cmd) || (argv0.endsWith("rsync") && cmd.includes(" --daemon"))) return "rsyncd";
   return "other";
 }
 

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { patch, post, type Me, type Settings, type User } from "../api.ts";
 import { ErrorBox, fmtTime, useAction } from "../components.tsx";
 import { useData } from "../hooks.ts";
+import { FileSyncSection } from "../file-sync.tsx";
 
 type Form = Record<keyof Settings, string | boolean>;
 
@@ -84,6 +85,7 @@ export function SettingsPage({ admin, me }: { admin: boolean; me: Me }) {
           </form>
         )}
       </section>
+      <FileSyncSection />
       {admin ? <Users me={me} /> : <p className="muted">Only admins can change settings and manage users.</p>}
     </>
   );
