@@ -3,10 +3,18 @@ import type { ClusterSnapshot } from "../corosync/index.ts";
 import type { NodeView } from "../core/types.ts";
 import { electMaster } from "../core/election.ts";
 import type { NodeListRow } from "./node-list.ts";
+import type { DbHealthDoc } from "../effects/db/health.ts";
 
-/** The node list as the running daemon sees it: HA statuses and the elected master. */
-export function nodeListFromView(v: NodeView): NodeListRow[] {
-  return v.nodes.map((n) => ({ id: n.nodeid, ip: n.addr ?? "", status: n.status.replace(/_/g, " "), master: n.isMaster, prio: n.prio }));
+/**
+ * The node list as the running daemon sees it: HA statuses, the elected master and, when the daemon
+ * watches the databases, each node's DB state (rows without a reading get none: JSON unchanged).
+ */
+export function nodeListFromView(v: NodeView, db?: DbHealthDoc): NodeListRow[] {
+  const dbOf = new Map((db?.nodes ?? []).map((h) => [h.nodeid, h]));
+  return v.nodes.map((n) => {
+    const h = dbOf.get(n.nodeid);
+    return { id: n.nodeid, ip: n.addr ?? "", status: n.status.replace(/_/g, " "), master: n.isMaster, prio: n.prio, ...(h ? { db: h } : {}) };
+  });
 }
 
 /** The node list as corosync alone sees it: joined/left, and the master by prio among quorate members. */

@@ -1,6 +1,8 @@
 // `corolistener -l`: the node list as a table or JSON (pure formatting, tested).
+import { formatDbHealth, type DbNodeHealth } from "../effects/db/health.ts";
 
-export type NodeListRow = { id: number; ip: string; status: string; master: boolean; prio: number };
+/** `db`: the node's database state, when the daemon runs with a database section. */
+export type NodeListRow = { id: number; ip: string; status: string; master: boolean; prio: number; db?: DbNodeHealth };
 
 const COLUMNS: Array<[string, (r: NodeListRow) => string]> = [
   ["Id", (r) => String(r.id)],
@@ -10,9 +12,13 @@ const COLUMNS: Array<[string, (r: NodeListRow) => string]> = [
   ["Priority", (r) => String(r.prio)],
 ];
 
-/** Right-aligned columns, like the classic corolistener output. */
+/** Left-aligned last column: the database state is free text (role, replication, lag or error). */
+const DB_COLUMN: [string, (r: NodeListRow) => string] = ["Database", (r) => formatDbHealth(r.db)];
+
+/** Right-aligned columns, like the classic corolistener output; a Database column when known. */
 export function renderNodeList(rows: NodeListRow[]): string {
   const widths = COLUMNS.map(([title, get]) => Math.max(title.length, ...rows.map((r) => get(r).length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]! + 2)).join("  ");
-  return [line(COLUMNS.map(([t]) => t)), ...rows.map((r) => line(COLUMNS.map(([, get]) => get(r))))].join("\n") + "\n";
+  const withDb = rows.some((r) => r.db);
+  const line = (cells: string[], db?: string) => cells.map((c, i) => c.padStart(widths[i]! + 2)).join("  ") + (withDb ? `    ${db}`.trimEnd() : "");
+  return [line(COLUMNS.map(([t]) => t), DB_COLUMN[0]), ...rows.map((r) => line(COLUMNS.map(([, get]) => get(r)), DB_COLUMN[1](r)))].join("\n") + "\n";
 }

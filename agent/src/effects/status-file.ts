@@ -2,8 +2,10 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { NodeView } from "../core/types.ts";
+import type { DbHealthDoc } from "./db/health.ts";
 
-export type StatusDoc = { pid: number; writtenAt: number; view: NodeView };
+/** `db`: the database watch's last reading of every node (absent without a database section). */
+export type StatusDoc = { pid: number; writtenAt: number; view: NodeView; db?: DbHealthDoc };
 
 export class StatusFile {
   private last = "";
@@ -13,12 +15,12 @@ export class StatusFile {
   }
 
   /** Writes when the view changed (ignoring the clock) or at least every second, so readers see it is live. */
-  update(view: NodeView) {
-    const key = JSON.stringify({ ...view, now: 0, lease: { ...view.lease, ageMs: 0, ipSafeInMs: 0 } });
+  update(view: NodeView, db?: DbHealthDoc) {
+    const key = JSON.stringify({ ...view, now: 0, lease: { ...view.lease, ageMs: 0, ipSafeInMs: 0 }, db: db?.nodes });
     if (key === this.last && Date.now() - this.lastWrite < 1000) return;
     this.last = key;
     this.lastWrite = Date.now();
-    const doc: StatusDoc = { pid: process.pid, writtenAt: this.lastWrite, view };
+    const doc: StatusDoc = { pid: process.pid, writtenAt: this.lastWrite, view, ...(db ? { db } : {}) };
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, JSON.stringify(doc));
     renameSync(tmp, this.path);

@@ -8,7 +8,7 @@ import type { Lab } from "../../../lab/src/index.ts";
 import { APP_DATABASE, LAB_DB_USERS, connectNode, hostSocketPath } from "../../../lab/src/mariadb.ts";
 import { migrate, DbTarget } from "@ha/db";
 import { DbReplication } from "../../src/effects/db/replication.ts";
-import { DbEffects, DatabaseConfigSchema } from "../../src/effects/db/effects.ts";
+import { DbEffects, DatabaseConfigSchema, type DatabaseConfig } from "../../src/effects/db/effects.ts";
 import { readState } from "../../src/effects/db/state.ts";
 import { containsPos, formatGtidPos } from "../../src/effects/db/gtid.ts";
 
@@ -26,10 +26,10 @@ export function replicationOf(lab: Lab, self: number, off: Set<number>, opts: { 
 }
 
 /** The daemon's facade for a node, reaching nodes the test's way. */
-export function effectsOf(lab: Lab, self: number, off: Set<number>, log: string[] = []): DbEffects {
+export function effectsOf(lab: Lab, self: number, off: Set<number>, log: string[] = [], config: Partial<DatabaseConfig> = {}): DbEffects {
   return new DbEffects({
     self,
-    config: DatabaseConfigSchema.parse({ adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password, retryMs: 1000 }),
+    config: DatabaseConfigSchema.parse({ adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password, retryMs: 1000, ...config }),
     peers: () => lab.topo.nodes.map((n) => ({ nodeid: n.id, host: n.ctlAddr, replication: !off.has(n.id) })),
     log: (level, msg) => void log.push(`${level}: ${msg}`),
     connect: (id) => connectNode(lab, id),

@@ -4,8 +4,12 @@
 import mysql from "mysql2/promise";
 import { z } from "zod";
 import { DbTarget, migrate } from "@ha/db";
+import { statfs } from "node:fs/promises";
 import { DbError, DbReplication, type DbPeer, type Phase, type PromotionReport } from "./replication.ts";
-import type { SqlConn } from "./state.ts";
+import { assertWritable, exec, type SqlConn } from "./state.ts";
+import { diskAction, type DbHealthDoc, type DbNodeHealth } from "./health.ts";
+
+export type { DbHealthDoc } from "./health.ts";
 
 /** The agent config's `database` section. */
 export const DatabaseConfigSchema = z
@@ -21,6 +25,12 @@ export const DatabaseConfigSchema = z
     replPassword: z.string().min(1),
     catchUpTimeoutMs: z.number().int().positive().default(30_000),
     retryMs: z.number().int().positive().default(5000),
+    /** The local datadir (relay logs live there): the disk guard watches its free space. */
+    datadir: z.string().min(1).default("/var/lib/mysql"),
+    /** Below this much free space a replica stops receiving, cleanly, before the disk is full. */
+    minFreeMb: z.number().nonnegative().default(512),
+    /** How often the watch reads every node's DB state (for `corolistener -l` and incidents). */
+    watchMs: z.number().int().positive().default(3000),
   })
   .strict();
 export type DatabaseConfig = z.output<typeof DatabaseConfigSchema>;
@@ -47,6 +57,18 @@ export class DbEffects {
   /** Bumped by every new action: a pending retry of an older one gives up. */
   private generation = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** The master this node was last told to follow (incidents about its replica go there). */
+  private following: number | null = null;
+  /** The last follow failed (it recorded its own incident; the watch does not repeat it). */
+  private followFailing = false;
+  /** This node's replication flag as last acted upon: a change in the panel re-runs follow. */
+  private replicationFlag: boolean | undefined;
+  private watchTimer: NodeJS.Timeout | null = null;
+  private lastHealth: DbHealthDoc | null = null;
+  /** The disk guard stopped this replica's IO thread. */
+  private pausedForDisk = false;
+  /** The problem of the local replica last recorded as an incident (recorded once each). */
+  private reported: string | null = null;
 
   constructor(private readonly o: DbEffectsOptions) {
     const c = o.config;
@@ -72,6 +94,7 @@ export class DbEffects {
 
   /** PromoteDatabase. Resolves with the first attempt's outcome; failures are retried. */
   promote(reason: string): Promise<PromotionReport> {
+    this.following = null; // a primary follows no one: the replica watch stands down
     return this.run("promote", reason, async () => {
       const report = await this.replication.promote();
       const target = this.o.localTarget ?? DbTarget.parse({ socketPath: this.o.config.socketPath, user: this.o.config.adminUser, password: this.o.config.adminPassword, database: this.o.config.database });
@@ -90,10 +113,139 @@ export class DbEffects {
 
   /** FollowDatabase {master}. */
   follow(master: number, reason: string): Promise<string> {
-    return this.run("follow", reason, () => this.replication.follow(master), (err) => ({
-      at: master,
-      incident: { kind: "db-replica-failed", severity: "error", summary: `n${this.o.self} cannot replicate from n${master}`, reason: `${reason}: ${err.message}` },
-    }));
+    this.following = master;
+    this.replicationFlag = this.selfPeer()?.replication;
+    return this.run(
+      "follow",
+      reason,
+      async () => {
+        const r = await this.replication.follow(master);
+        this.followFailing = false;
+        this.pausedForDisk = false; // a fresh start: the guard looks again at its next reading
+        return r;
+      },
+      (err) => {
+        this.followFailing = true;
+        return {
+          at: master,
+          incident: { kind: "db-replica-failed", severity: "error", summary: `n${this.o.self} cannot replicate from n${master}`, reason: `${reason}: ${err.message}` },
+        };
+      },
+    );
+  }
+
+  private selfPeer() {
+    return this.o.peers().find((p) => p.nodeid === this.o.self);
+  }
+
+  /**
+   * The node list changed (corosync.conf). When this node's replication flag was switched in the
+   * panel, follow the master again: that starts its replica, or stops it and drops the copy.
+   */
+  nodesChanged(): void {
+    const flag = this.selfPeer()?.replication;
+    if (this.following === null || flag === undefined || flag === this.replicationFlag) return;
+    const master = this.following;
+    this.o.log("info", `replication turned ${flag ? "on" : "off"} for n${this.o.self}: ${flag ? "starting its replica" : "stopping its replica and dropping its copy"}`);
+    this.follow(master, `replication turned ${flag ? "on" : "off"} for n${this.o.self}`).catch(() => undefined);
+  }
+
+  /** The watch's last reading of every node (null before the first one). */
+  health(): DbHealthDoc | null {
+    return this.lastHealth;
+  }
+
+  /** Starts the watch: reads every node's DB state, guards the local disk, records replica problems. */
+  startWatch(intervalMs = this.o.config.watchMs): void {
+    if (this.watchTimer) return;
+    const tick = async () => {
+      try {
+        await this.watchOnce();
+      } catch (err) {
+        this.o.log("warn", `database watch: ${(err as Error).message}`);
+      }
+      if (this.watchTimer) this.watchTimer = setTimeout(tick, intervalMs);
+    };
+    this.watchTimer = setTimeout(tick, 0);
+  }
+
+  /** One reading of the watch (tests call it directly). */
+  async watchOnce(): Promise<DbHealthDoc> {
+    const nodes = await this.replication.health();
+    this.lastHealth = { checkedAt: Date.now(), nodes };
+    const me = nodes.find((n) => n.nodeid === this.o.self);
+    if (me && me.role === "replica" && this.following !== null && this.selfPeer()?.replication) {
+      const acted = await this.guardDisk(me, this.following).catch((err: Error) => void this.o.log("warn", `database disk guard: ${err.message}`));
+      await this.reportReplica(me, this.following);
+      if (acted) this.lastHealth = { checkedAt: Date.now(), nodes: await this.replication.health() }; // show what the guard did
+    }
+    return this.lastHealth;
+  }
+
+  /** Stops receiving before the disk is full; starts again once there is room. Nothing is lost either way. */
+  private async guardDisk(me: DbNodeHealth, master: number): Promise<boolean> {
+    const { datadir, minFreeMb } = this.o.config;
+    const fs = await statfs(datadir);
+    const freeMb = Math.floor((fs.bavail * fs.bsize) / 2 ** 20);
+    const action = diskAction(freeMb, minFreeMb, this.pausedForDisk);
+    if (action === "pause" && me.replication !== "disk-full") {
+      // Not blocked yet: STOP SLAVE IO_THREAD returns at once. What was received is still applied.
+      await this.enqueue(() => this.onSelf((c) => exec(c, "STOP SLAVE IO_THREAD")));
+      this.pausedForDisk = true;
+      this.o.log("error", `n${this.o.self} stopped receiving from n${master}: ${freeMb} MB free in ${datadir}`);
+      if (this.reported !== "disk-low") await this.report(master, "disk-low", {
+        kind: "db-replica-disk-full",
+        severity: "error",
+        summary: `n${this.o.self} stopped replicating: its disk is almost full`,
+        reason: `${datadir} on n${this.o.self} has ${freeMb} MB free, below the ${minFreeMb} MB minimum. Its replica stopped receiving from n${master} (what it had received is applied; nothing is lost). Free space on n${this.o.self}: replication resumes by itself from where it stopped.`,
+      });
+    } else if (action === "resume") {
+      await this.enqueue(() => this.onSelf((c) => exec(c, "START SLAVE IO_THREAD")));
+      this.pausedForDisk = false;
+      this.o.log("info", `n${this.o.self} resumed receiving from n${master}: ${freeMb} MB free in ${datadir}`);
+      await this.report(master, null, {
+        kind: "db-replica-resumed",
+        severity: "info",
+        summary: `n${this.o.self} replicates again`,
+        reason: `${datadir} on n${this.o.self} has ${freeMb} MB free again; its replica resumed receiving from n${master} where it stopped`,
+      });
+    }
+    return action !== null;
+  }
+
+  /** Records a replica that broke while running (a disk that filled up under it, an SQL error...). */
+  private async reportReplica(me: DbNodeHealth, master: number) {
+    if (this.pausedForDisk || this.followFailing) return; // already recorded
+    if (me.replication === "disk-full" || me.replication === "error") {
+      const key = `${me.replication}: ${me.error}`;
+      if (this.reported === key) return;
+      await this.report(master, key, {
+        kind: me.replication === "disk-full" ? "db-replica-disk-full" : "db-replica-error",
+        severity: "error",
+        summary: `n${this.o.self} stopped replicating from n${master}: ${me.replication === "disk-full" ? "disk full" : "replication error"}`,
+        reason:
+          me.replication === "disk-full"
+            ? `${this.o.config.datadir} on n${this.o.self} is full: its replica waits for free space (nothing received is lost; MariaDB goes on by itself within 60 s of space being freed)`
+            : `${me.error}`,
+      });
+    } else if (me.replication === "running" && this.reported !== null) {
+      await this.report(master, null, { kind: "db-replica-resumed", severity: "info", summary: `n${this.o.self} replicates again`, reason: `n${this.o.self}'s replica from n${master} is running again (was: ${this.reported})` });
+    }
+  }
+
+  /** Records an incident once per problem; `key` null means the problem is over. */
+  private async report(at: number, key: string | null, incident: Incident) {
+    this.reported = key;
+    await this.record(at, incident).catch((e: Error) => this.o.log("warn", `incident not recorded on n${at} (${e.message}): ${incident.kind}: ${incident.summary}: ${incident.reason}`));
+  }
+
+  private async onSelf(fn: (c: SqlConn) => Promise<void>) {
+    const c = await (this.o.connect ?? ((id: number) => this.connectTcpOrSocket(id)))(this.o.self);
+    try {
+      await fn(c);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
   }
 
   /** On step-down (StopPanel / ReleaseClusterIp while primary): stop taking writes at once. */
@@ -108,6 +260,8 @@ export class DbEffects {
   stop() {
     this.generation++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = null;
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -124,7 +278,7 @@ export class DbEffects {
         this.o.log("error", `database ${what} failed (attempt ${n}), retrying in ${this.o.config.retryMs} ms: ${err.message}`);
         if (n === 1) {
           const { at, incident } = onError(err);
-          await this.record(at, incident).catch((e: Error) => this.o.log("warn", `could not record the incident on n${at}: ${e.message}`));
+          await this.record(at, incident).catch((e: Error) => this.o.log("warn", `incident not recorded on n${at} (${e.message}): ${incident.kind}: ${incident.summary}: ${incident.reason}`));
         }
         this.retryTimer = setTimeout(() => {
           if (gen === this.generation) attempt(n + 1).catch(() => undefined);
@@ -138,6 +292,7 @@ export class DbEffects {
   private async record(at: number, i: Incident) {
     const conn = await (this.o.connect ?? ((id: number) => this.connectTcpOrSocket(id)))(at);
     try {
+      await assertWritable(conn, `incident "${i.summary}" for n${at}`);
       await conn.query(
         `INSERT INTO \`${this.o.config.database}\`.incidents (actor, kind, severity, nodeid, summary, reason, phases) VALUES (?, ?, ?, ?, ?, ?, ?)`,
         [`n${this.o.self}`, i.kind, i.severity, this.o.self, i.summary.slice(0, 512), i.reason.slice(0, 2048), i.phases ? JSON.stringify(i.phases) : null],

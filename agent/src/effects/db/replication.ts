@@ -8,7 +8,8 @@
 //    its relay log. Hence the most advanced replica, by *received* position, has every
 //    acknowledged write, and promotion must never drop a relay log before it is applied.
 import { containsPos, errantGtids, formatGtidPos, gtidText, mostAdvanced, type GtidPos } from "./gtid.ts";
-import { exec, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
+import { exec, ioWaitingForSpace, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
+import { describeNode, type DbNodeHealth, type DbProbe } from "./health.ts";
 
 export type DbPeer = { nodeid: number; host: string; port?: number; replication: boolean };
 
@@ -350,24 +351,30 @@ export class DbReplication {
     await exec(c, "SET GLOBAL gtid_slave_pos = ''");
   }
 
-  /** Where each node stands, for `corolistener -l` and the panel. */
-  async status(): Promise<Array<{ nodeid: number; reachable: boolean; readOnly?: boolean; pos?: string; replica?: string; error?: string }>> {
-    return Promise.all(
-      this.o.peers().map(async (p) => {
-        try {
-          const c = await this.reach(p.nodeid);
-          try {
-            const s = await readState(c);
-            const rep = s.replica ? `${s.replica.masterHost} io=${s.replica.ioRunning} sql=${s.replica.sqlRunning ? "Yes" : "No"}${s.replica.ioError || s.replica.sqlError ? ` (${s.replica.ioError || s.replica.sqlError})` : ""}` : undefined;
-            return { nodeid: p.nodeid, reachable: true, readOnly: s.readOnly, pos: formatGtidPos(s.pos), ...(rep ? { replica: rep } : {}) };
-          } finally {
-            await c.end().catch(() => undefined);
-          }
-        } catch (err) {
-          return { nodeid: p.nodeid, reachable: false, error: (err as Error).message };
-        }
-      }),
-    );
+  /** Where each node stands, for `corolistener -l` and the agent's watch. Never throws. */
+  async health(): Promise<DbNodeHealth[]> {
+    return Promise.all(this.o.peers().map(async (p) => describeNode(p.nodeid, p.replication, await this.probe(p.nodeid))));
+  }
+
+  private async probe(nodeid: number): Promise<DbProbe> {
+    let c: SqlConn;
+    try {
+      c = await this.reach(nodeid);
+    } catch (err) {
+      return { kind: "unreachable", error: (err as Error).message };
+    }
+    try {
+      // Asked first: on a full disk SHOW SLAVE STATUS would hang.
+      if (await ioWaitingForSpace(c)) {
+        const [v] = await rows(c, "SELECT @@global.read_only AS ro, @@global.gtid_current_pos AS pos", [], 3000);
+        return { kind: "disk-full", readOnly: Number(v?.ro) !== 0, gtid: String(v?.pos ?? "") };
+      }
+      return { kind: "state", state: await readState(c) };
+    } catch (err) {
+      return { kind: "unreachable", error: `does not answer queries: ${(err as Error).message}` };
+    } finally {
+      await c.end().catch(() => undefined);
+    }
   }
 }
 

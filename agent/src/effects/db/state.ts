@@ -29,6 +29,8 @@ export type DbNodeState = {
     ioError: string;
     sqlErrno: number;
     sqlError: string;
+    /** Seconds_Behind_Master: null while not applying (stopped, or not connected). */
+    lagSeconds: number | null;
   };
 };
 
@@ -48,9 +50,30 @@ export async function readState(c: SqlConn): Promise<DbNodeState> {
           ioError: String(st.Last_IO_Error ?? ""),
           sqlErrno: Number(st.Last_SQL_Errno ?? 0),
           sqlError: String(st.Last_SQL_Error ?? ""),
+          lagSeconds: st.Seconds_Behind_Master === null || st.Seconds_Behind_Master === undefined ? null : Number(st.Seconds_Behind_Master),
         }
       : null;
   return { readOnly: Number(v?.ro) !== 0, binlogPos, slavePos, pos: mergeGtidPos(binlogPos, slavePos), replica };
+}
+
+/**
+ * Refuses to write on a read-only server. The agent's account may bypass read_only (it manages
+ * replication), so a write it made on a replica, or on a primary still being promoted, would be an
+ * errant GTID that breaks replication later. Every agent write of application data checks first.
+ */
+export async function assertWritable(c: SqlConn, what: string): Promise<void> {
+  const [v] = await rows(c, "SELECT @@global.read_only AS ro");
+  if (Number(v?.ro) !== 0) throw new Error(`${what}: the database is read-only here (not the primary, or its promotion is not finished); nothing written`);
+}
+
+/**
+ * True when the replica's IO thread is blocked writing its relay log to a full disk. MariaDB then
+ * waits for space (retrying every 60 s) and holds a lock that makes SHOW SLAVE STATUS and STOP
+ * SLAVE hang, so this is asked first, from the process list, which does not take that lock.
+ */
+export async function ioWaitingForSpace(c: SqlConn, timeoutMs = 3000): Promise<boolean> {
+  const r = await rows(c, "SELECT 1 FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO' AND STATE LIKE '%free space%'", [], timeoutMs);
+  return r.length > 0;
 }
 
 /**

@@ -1,0 +1,159 @@
+// The master keeps the DB's `vms` table and the VM records on the shared storage in step (the same
+// pattern as node-sync.ts for nodes <-> corosync.conf):
+//  - VMs defined on the shared storage (`corolistener vm define`) are inserted into the DB, and their
+//    owner (`nodeid`) and state are refreshed every pass, so the panel lists them;
+//  - an admin's change in the panel (ha, restart_priority in the DB) is written into the VM's record
+//    on the shared storage, which is what every agent's core acts on;
+//  - a change made outside the panel (the record rewritten with the CLI) is copied into the DB, so
+//    the DB never reverts it.
+// VMs only in the DB (no record) are left alone: the record is the definition the agents can start.
+import type { VmRecord } from "../cluster-metadata.ts";
+import { assertWritable, rows, type SqlConn } from "./state.ts";
+
+/** What the panel may edit on a VM. */
+export type VmWanted = { ha: boolean; restartPriority: number };
+/** A VM as the shared storage has it, with its current owner. */
+export type StorageVm = VmWanted & {
+  name: string;
+  ramMb: number;
+  vcpus: number;
+  diskLocation: string;
+  storage: "network" | "local";
+  owner: number | null;
+  desired: "running" | "stopped";
+};
+export type DbVm = VmWanted & { nodeid: number | null; state: string };
+
+const key = (w: VmWanted) => `${w.ha}/${w.restartPriority}`;
+
+export type VmSyncPlan = {
+  /** On the storage, not in the DB. */
+  insert: StorageVm[];
+  /** Changed outside the panel: the DB takes the storage's values. */
+  copyToDb: StorageVm[];
+  /** Edited in the panel: the storage record takes the DB's values. */
+  writeToStorage: Array<{ name: string } & VmWanted>;
+  /** Owner or state to refresh in the DB. */
+  live: Array<{ name: string; nodeid: number | null; state: "running" | "stopped" }>;
+};
+
+/** The DB's state for a VM: running when it has an owner and should run. */
+export const liveStateOf = (v: StorageVm): "running" | "stopped" => (v.owner !== null && v.desired === "running" ? "running" : "stopped");
+
+/**
+ * Pure decision of one pass. `applied`: per VM, the ha/prio values last known to be the same in the
+ * DB and on the storage (read, not changed). A DB row that differs from `applied` is an admin's edit;
+ * a storage record that differs is a change made outside the panel. The caller records a VM's new
+ * applied value (`appliedAfter`) only once its write succeeded.
+ */
+export function vmSyncDecisions(storage: StorageVm[], db: Map<string, DbVm>, applied: ReadonlyMap<string, string>): VmSyncPlan & { appliedAfter: Map<string, string> } {
+  const plan: VmSyncPlan = { insert: [], copyToDb: [], writeToStorage: [], live: [] };
+  const appliedAfter = new Map<string, string>();
+  for (const v of storage) {
+    const row = db.get(v.name);
+    const onStorage = key(v);
+    if (!row) {
+      plan.insert.push(v);
+      appliedAfter.set(v.name, onStorage);
+      continue;
+    }
+    // First sight (a new master): what the agents run with is what was applied. A row that differs
+    // is an admin's edit not applied yet (made just now, or before the old master could).
+    const known = applied.get(v.name) ?? onStorage;
+    if (key(row) !== known) {
+      if (key(row) !== onStorage) plan.writeToStorage.push({ name: v.name, ha: row.ha, restartPriority: row.restartPriority });
+      appliedAfter.set(v.name, key(row));
+    } else if (onStorage !== known) {
+      plan.copyToDb.push(v);
+      appliedAfter.set(v.name, onStorage);
+    } else if (!applied.has(v.name)) {
+      appliedAfter.set(v.name, onStorage);
+    }
+    const state = liveStateOf(v);
+    if (row.nodeid !== v.owner || row.state !== state) plan.live.push({ name: v.name, nodeid: v.owner, state });
+  }
+  return { ...plan, appliedAfter };
+}
+
+/** Pure: a shared-storage record as the sync sees it. */
+export function storageVmOf(r: VmRecord, owner: number | null): StorageVm {
+  const d = r.definition;
+  return {
+    name: d.name,
+    ramMb: d.ramMb,
+    vcpus: d.vcpus,
+    diskLocation: d.disk.path,
+    storage: d.disk.kind,
+    ha: d.ha ?? false,
+    restartPriority: r.restartPriority,
+    owner,
+    desired: r.desired,
+  };
+}
+
+/** What the sync needs from the shared storage (ClusterMetadata). */
+export type VmStore = {
+  readRecords(): Promise<VmRecord[]>;
+  owner(vm: string): Promise<{ node: number | null } | null>;
+  setHaSettings(vm: string, wanted: VmWanted): Promise<void>;
+};
+
+export class VmSync {
+  private readonly applied = new Map<string, string>();
+  constructor(
+    private readonly connect: () => Promise<SqlConn>,
+    private readonly database: string,
+    private readonly store: VmStore,
+  ) {}
+
+  /** One pass on the master. Returns the VMs whose record it changed (for the log). */
+  async pass(): Promise<Array<{ name: string } & VmWanted>> {
+    const records = await this.store.readRecords();
+    const storage: StorageVm[] = [];
+    for (const r of records) storage.push(storageVmOf(r, (await this.store.owner(r.definition.name))?.node ?? null));
+    const c = await this.connect();
+    try {
+      await assertWritable(c, "vm sync"); // the master's DB may still be read-only while it is promoted
+      const t = `\`${this.database}\`.vms`;
+      const nodesTable = `\`${this.database}\`.nodes`;
+      const db = new Map<string, DbVm>();
+      for (const r of await rows(c, `SELECT name, ha, restart_priority, nodeid, state FROM ${t}`)) {
+        db.set(String(r["name"]), {
+          ha: Boolean(Number(r["ha"])),
+          restartPriority: Number(r["restart_priority"]),
+          nodeid: r["nodeid"] === null ? null : Number(r["nodeid"]),
+          state: String(r["state"]),
+        });
+      }
+      const plan = vmSyncDecisions(storage, db, this.applied);
+      const commit = (name: string) => plan.appliedAfter.has(name) && this.applied.set(name, plan.appliedAfter.get(name)!);
+      // An owner the DB does not know yet (node-sync inserts nodes) is stored as "not placed".
+      const ownerSql = `(SELECT nodeid FROM ${nodesTable} WHERE nodeid = ?)`;
+      for (const v of plan.insert) {
+        await rows(c, `INSERT INTO ${t} (name, nodeid, ram_mb, vcpus, disk_location, storage, ha, restart_priority, state) VALUES (?, ${ownerSql}, ?, ?, ?, ?, ?, ?, ?)`, [
+          // The DB refuses HA for a local-disk VM (it cannot run elsewhere); so does the core.
+          v.name, v.owner, v.ramMb, v.vcpus, v.diskLocation, v.storage, v.ha && v.storage === "network", v.restartPriority, liveStateOf(v),
+        ]);
+        commit(v.name);
+      }
+      for (const v of plan.copyToDb) {
+        await rows(c, `UPDATE ${t} SET ha = ?, restart_priority = ? WHERE name = ?`, [v.ha && v.storage === "network", v.restartPriority, v.name]);
+        commit(v.name);
+      }
+      for (const w of plan.writeToStorage) {
+        await this.store.setHaSettings(w.name, { ha: w.ha, restartPriority: w.restartPriority });
+        commit(w.name);
+      }
+      for (const name of plan.appliedAfter.keys()) commit(name); // every write went through
+      for (const l of plan.live) await rows(c, `UPDATE ${t} SET nodeid = ${ownerSql}, state = ? WHERE name = ?`, [l.nodeid, l.state, l.name]);
+      return plan.writeToStorage;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  /** A new master starts from the shared storage again. */
+  reset() {
+    this.applied.clear();
+  }
+}
