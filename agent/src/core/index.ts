@@ -6,3 +6,4 @@ export { placeVms, type PlacementNode, type PlacementVm, type PlacementResult } 
 export { validateCpgMessage } from './messages.ts';
 export { clusterStatus, selfStatusFrom, recoverySafety, isUnstable } from './status.ts';
 export { watchdogDeadline, leaseFresh } from './lease.ts';
+export { checkAdmission, type AdmissionNode, type AdmissionVm, type AdmissionReport, type NodeLoss } from './admission.ts';

@@ -38,6 +38,8 @@ export class LocalVms {
   /** Set when a stop failed: retry with force after vmRetryMs. */
   private readonly stopRetryAt = new Map<VmId, number>();
   private nextOp = 1;
+  /** Drains we confirmed (`vm:epoch:term`), so each confirmation goes out once. */
+  private readonly drainedSent = new Set<string>();
 
   constructor(
     private readonly ctx: CoreContext,
@@ -60,6 +62,13 @@ export class LocalVms {
       this.activeCache = out.sort();
     }
     return this.activeCache;
+  }
+
+  /** Sorted list of active VMs not confirmed up yet (start announced or under way). */
+  starting(): VmId[] {
+    const out: VmId[] = [];
+    for (const [vm, l] of this.vms) if (l.state === 'intent' || l.state === 'starting') out.push(vm);
+    return out.sort();
   }
 
   hasActive(): boolean {
@@ -154,11 +163,15 @@ export class LocalVms {
     const { ctx } = this;
     const { rep, out, now, s, id } = ctx;
     for (const [vm, l] of this.vms) {
+      const drainHere = this.drainingHere(vm);
       switch (l.state) {
         case 'requested':
         case 'intent': {
           const expired = now - l.sentAt > s.leaseMs;
-          if (fenced || expired) {
+          if (drainHere) {
+            this.delete(vm);
+            out.decide('vm', `start of ${vm} abandoned: it is being drained off n${id}`);
+          } else if (fenced || expired) {
             this.delete(vm);
             if (expired) out.decide('vm', `start of ${vm} abandoned: not confirmed within leaseMs`);
           } else if (l.state === 'intent' && canStart && this.checks.lastGoodWriteSeq >= l.needSeq) {
@@ -178,6 +191,10 @@ export class LocalVms {
             this.stop(vm, l, `${selfStatus}: self-fence`);
             break;
           }
+          if (drainHere) {
+            this.stop(vm, l, `${vm}: maintenance drain of n${id}, it restarts elsewhere`);
+            break;
+          }
           if (!canStart) break; // excluded, starting or unsynced: keep what runs
           const o = rep.owners.get(vm);
           if (o !== undefined && o.node !== id) this.stop(vm, l, `${vm} is owned by n${o.node} (epoch ${o.epoch})`);
@@ -193,10 +210,11 @@ export class LocalVms {
           break;
       }
     }
+    this.confirmDrains();
     if (!canStart || !this.scanDue) return;
     this.scanDue = false;
     for (const [vm, o] of rep.owners) {
-      if (o.node !== id || this.vms.has(vm)) continue;
+      if (o.node !== id || this.vms.has(vm) || this.drainingHere(vm)) continue;
       const spec = rep.specs.get(vm);
       if (spec === undefined || spec.desired === 'stopped' || (this.startRetryAt.get(vm) ?? 0) > now) continue;
       if (ctx.sabotage === 'no-start-handshake') {
@@ -207,6 +225,30 @@ export class LocalVms {
       }
       this.set(vm, { state: 'requested', epoch: o.epoch, sentAt: now, needSeq: 0, op: 0 });
       out.send({ v: 1, kind: 'start', vm, epoch: o.epoch, sentAt: now }, `${vm} is owned by n${id} (epoch ${o.epoch}): announce start`);
+    }
+  }
+
+  /**
+   * The master asked us to stop this VM for a maintenance drain: keep it stopped (also after we
+   * confirmed it, until the master moves it or the drain is forgotten).
+   */
+  private drainingHere(vm: VmId): boolean {
+    return this.ctx.rep.draining.get(vm)?.node === this.ctx.id;
+  }
+
+  /** Drain step 2: tell everyone (ordered) once a drained VM is confirmed stopped here. */
+  private confirmDrains(): void {
+    const { rep, id, out } = this.ctx;
+    if (rep.draining.size === 0) {
+      this.drainedSent.clear();
+      return;
+    }
+    for (const [vm, d] of rep.draining) {
+      if (d.node !== id || d.stopped || !this.known || this.vms.has(vm)) continue;
+      const key = `${vm}:${d.epoch}:${d.term}`;
+      if (this.drainedSent.has(key)) continue;
+      this.drainedSent.add(key);
+      out.send({ v: 1, kind: 'drained', term: d.term, vm, epoch: d.epoch }, `${vm} is stopped on n${id}: drain step done`);
     }
   }
 

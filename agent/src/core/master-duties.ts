@@ -29,8 +29,16 @@ export class MasterDuties {
   private tableSentTerm = -1;
   private desiredNodes: NodeConfig[] | null = null;
   private distributedVersion = 0;
-  /** VM -> term in which we sent an assign that is not delivered yet. */
-  private readonly pendingAssign = new Map<VmId, number>();
+  /**
+   * VM -> term and time of an assign we sent that is not applied yet. Our own messages come back
+   * within milliseconds: one not applied after vmRetryMs was dropped on delivery (its
+   * preconditions no longer held), so the VM is looked at again.
+   */
+  private readonly pendingAssign = new Map<VmId, { term: number; sentAt: number }>();
+  /** The drain we multicast and that is not delivered yet (one at a time). */
+  private pendingDrain: { vm: VmId; term: number; sentAt: number } | null = null;
+  /** The last drained VM we moved: the next drain waits until it runs on its new node. */
+  private drainMoved: { vm: VmId; to: NodeId; at: number } | null = null;
   /** Epochs we asked the effect layer to write to shared metadata. */
   private readonly metaWritten = new Map<VmId, number>();
   private metaDirty = true;
@@ -56,6 +64,7 @@ export class MasterDuties {
   /** New round or new master: whatever we had in flight is void. */
   onNewTerm(): void {
     this.pendingAssign.clear();
+    this.pendingDrain = null;
     this.tableSentTerm = -1;
     this.metaDirty = true;
   }
@@ -167,21 +176,41 @@ export class MasterDuties {
     const { rep } = ctx;
     const needs: PlacementVm[] = [];
     const why = new Map<VmId, { from: Owner; reason: string }>();
+    const inMaintenance = new Set(inputs.nodes.filter((n) => n.maintenance === true).map((n) => n.nodeid));
+    const drainCandidates: PlacementVm[] = [];
     for (const [vm, spec] of rep.specs) {
-      if (spec.desired === 'stopped' || this.pendingAssign.get(vm) === rep.term) continue;
+      const pending = this.pendingAssign.get(vm);
+      if (spec.desired === 'stopped' || (pending?.term === rep.term && ctx.now - pending.sentAt <= ctx.s.vmRetryMs)) continue;
       const o = rep.ownerOf(vm);
       if (o.node !== null && rep.isGoodMember(o.node)) {
+        const drain = rep.draining.get(vm);
+        if (drain !== undefined && drain.node === o.node && drain.epoch === o.epoch) {
+          if (!drain.stopped) {
+            this.note(vm, `drain: waiting for n${o.node} to stop ${vm}`, 'placement');
+            continue;
+          }
+          // Stopped on the drained node: place it like a recovered VM.
+          needs.push({ id: vm, ramMb: spec.ramMb, restartPriority: spec.restartPriority });
+          why.set(vm, { from: o, reason: `${vm} stopped on n${o.node} for its maintenance drain` });
+          continue;
+        }
+        if (inMaintenance.has(o.node)) {
+          if (spec.storage === 'local') this.note(vm, `${vm} stays on n${o.node} in maintenance: its disk is local (no drain)`, 'placement');
+          else drainCandidates.push({ id: vm, ramMb: spec.ramMb, restartPriority: spec.restartPriority });
+          continue;
+        }
         this.note(vm, '');
         continue;
       }
       let reason = `${vm} has no owner`;
       if (o.node !== null) {
-        if (!spec.ha) {
-          this.note(vm, `${vm} stays down with n${o.node}: not HA-enabled`);
-          continue;
-        }
+        // Local disk first: such a VM can never move, HA flag or not.
         if (spec.storage === 'local') {
           this.note(vm, `${vm} unrecoverable: its disk is local to failed n${o.node}`);
+          continue;
+        }
+        if (!spec.ha) {
+          this.note(vm, `${vm} stays down with n${o.node}: not HA-enabled`);
           continue;
         }
         const safety = recoverySafety({
@@ -202,19 +231,75 @@ export class MasterDuties {
       needs.push({ id: vm, ramMb: spec.ramMb, restartPriority: spec.restartPriority });
       why.set(vm, { from: o, reason });
     }
-    if (needs.length === 0) return;
+    if (needs.length === 0) {
+      this.startNextDrain(inputs, drainCandidates);
+      return;
+    }
 
     const result = placeVms(this.placementNodes(inputs), needs);
     for (const p of result.placements) {
       const w = why.get(p.vm)!;
-      this.pendingAssign.set(p.vm, rep.term);
+      if (rep.draining.get(p.vm)?.stopped === true) this.drainMoved = { vm: p.vm, to: p.node, at: ctx.now };
+      this.pendingAssign.set(p.vm, { term: rep.term, sentAt: ctx.now });
       this.note(p.vm, '');
       ctx.out.send(
         { v: 1, kind: 'assign', term: rep.term, vm: p.vm, from: w.from.node, fromEpoch: w.from.epoch, to: p.node, epoch: w.from.epoch + 1, reason: `${w.reason}; ${p.reason}` },
         `recover ${p.vm}: ${w.reason}`,
       );
     }
-    for (const u of result.unplaced) this.note(u.vm, u.reason, 'placement');
+    for (const u of result.unplaced) {
+      const w = why.get(u.vm)!;
+      const drain = rep.draining.get(u.vm);
+      if (drain?.stopped === true && w.from.node === drain.node) {
+        // Capacity went away while it stopped: give it back to its node rather than leave it down.
+        this.pendingAssign.set(u.vm, { term: rep.term, sentAt: ctx.now });
+        const reason = `drain of ${u.vm} undone: ${u.reason}; it restarts on n${drain.node}`;
+        this.note(u.vm, reason, 'placement');
+        ctx.out.send({ v: 1, kind: 'assign', term: rep.term, vm: u.vm, from: drain.node, fromEpoch: drain.epoch, to: drain.node, epoch: drain.epoch + 1, reason }, reason);
+        continue;
+      }
+      this.note(u.vm, u.reason, 'placement');
+    }
+    // VMs that fit nowhere do not hold up a drain (it only moves VMs that have a place).
+    if (result.placements.length === 0) this.startNextDrain(inputs, drainCandidates);
+  }
+
+  /**
+   * Maintenance drain, one VM at a time and only in a step that placed nothing else: ask the
+   * owner to stop the highest-priority VM that has a place elsewhere. Once its `drained` is
+   * delivered, recoverVms() assigns it like a recovered VM (no live migration: it restarts).
+   */
+  private startNextDrain(inputs: MasterInputs, candidates: PlacementVm[]): void {
+    const { rep, out, now, s } = this.ctx;
+    const p = this.pendingDrain;
+    // Delivered (it shows in rep.draining), or dropped on delivery because its preconditions no
+    // longer held: either way it is not pending any more.
+    if (p !== null && (p.term !== rep.term || rep.draining.has(p.vm) || now - p.sentAt > s.vmRetryMs)) this.pendingDrain = null;
+    if (candidates.length === 0 || rep.draining.size > 0 || this.pendingDrain !== null) return;
+    // One by one: the VM moved last must run on its new node first (unless that takes too long).
+    const m = this.drainMoved;
+    if (m !== null) {
+      const r = rep.reports.get(m.to);
+      const up = r !== undefined && r.running.includes(m.vm) && !r.starting.includes(m.vm);
+      const stillStarting = rep.ownerOf(m.vm).node === m.to && rep.isGoodMember(m.to) && !up;
+      if (stillStarting && now - m.at < 3 * s.vmRetryMs) return;
+      this.drainMoved = null;
+    }
+    const nodes = this.placementNodes(inputs);
+    const order = [...candidates].sort((a, b) => b.restartPriority - a.restartPriority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const vm of order) {
+      const o = rep.ownerOf(vm.id);
+      const target = placeVms(nodes, [vm]);
+      if (target.placements.length === 0) {
+        this.note(vm.id, `cannot drain ${vm.id} off n${o.node}: ${target.unplaced[0]!.reason}`, 'placement');
+        continue;
+      }
+      this.pendingDrain = { vm: vm.id, term: rep.term, sentAt: now };
+      const reason = `n${o.node} is in maintenance; ${target.placements[0]!.reason}`;
+      this.note(vm.id, `draining ${vm.id}: ${reason}`, 'placement');
+      out.send({ v: 1, kind: 'drain', term: rep.term, vm: vm.id, node: o.node!, epoch: o.epoch, reason }, `drain ${vm.id} off n${o.node}`);
+      return;
+    }
   }
 
   /** Good members with their load (VMs they own) for placeVms. */

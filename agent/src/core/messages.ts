@@ -87,6 +87,7 @@ function reportFields(m: Record<string, unknown>): ReportFields {
   };
   if (m['graceLeftMs'] !== undefined) out.graceLeftMs = int(m['graceLeftMs'], 'graceLeftMs');
   if (m['quorumMembers'] !== undefined) out.quorumMembers = list(m['quorumMembers'], 'quorumMembers', (x, w) => int(x, w, 1));
+  if (m['starting'] !== undefined) out.starting = list(m['starting'], 'starting', vmId);
   return out;
 }
 
@@ -127,6 +128,10 @@ function parse(raw: unknown): CpgMessage {
     }
     case 'start':
       return { v: 1, kind, vm: vmId(m['vm'], 'vm'), epoch: int(m['epoch'], 'epoch'), sentAt: num(m['sentAt'], 'sentAt') };
+    case 'drain':
+      return { v: 1, kind, term: int(m['term'], 'term'), vm: vmId(m['vm'], 'vm'), node: int(m['node'], 'node', 1), epoch: int(m['epoch'], 'epoch'), reason: text(m['reason'], 'reason') };
+    case 'drained':
+      return { v: 1, kind, term: int(m['term'], 'term'), vm: vmId(m['vm'], 'vm'), epoch: int(m['epoch'], 'epoch') };
     default:
       return fail(`unknown message kind ${JSON.stringify(kind)}`);
   }

@@ -163,7 +163,8 @@ class Core implements NodeCore, LocalFacts {
       const st = this.statusOf(n.nodeid);
       const isMaster = n.nodeid === master;
       const role = isMaster ? `master (term ${rep.term})` : notMasterReason({ nodeid: n.nodeid, prio: n.prio, eligible: rep.isGoodMember(n.nodeid) }, masterCfg);
-      return { nodeid: n.nodeid, addr: n.addr, prio: n.prio, status: st.status, isMaster, reason: `${st.reason}; ${role}` };
+      const reserve = n.reserve === true || this.ctx.s.reserveNodes.includes(n.nodeid);
+      return { nodeid: n.nodeid, addr: n.addr, prio: n.prio, status: st.status, isMaster, reason: `${st.reason}; ${role}`, ramMb: n.ramMb, reserve, maintenance: n.maintenance === true };
     });
     const vmIds = new Set<VmId>([...rep.specs.keys(), ...rep.owners.keys(), ...this.vms.ids()]);
     return {
@@ -351,6 +352,7 @@ class Core implements NodeCore, LocalFacts {
         prio: this.prioOf(id),
         status: this.selfStatus,
         running: this.vms.active(),
+        starting: this.vms.starting(),
         configVersion: this.configVersion,
         nodeCount: this.nodeCount(),
         failback: ctx.s.failback,
@@ -406,6 +408,10 @@ class Core implements NodeCore, LocalFacts {
           break;
         case 'start-intent':
           if (n.from === id) this.vms.onOwnStartDelivered(n.vm, n.epoch, n.sentAt, this.canStartVms(), this.selfStatus);
+          break;
+        case 'drain':
+          out.decide('vm', n.stopped ? `drain: ${n.reason}` : `drain: n${n.node} stops ${n.vm} (epoch ${n.epoch}): ${n.reason}`);
+          this.vms.requestScan();
           break;
         case 'deferred':
           out.decide('election', `term ${rep.term}: no master yet: ${n.reason}`);
@@ -485,6 +491,7 @@ class Core implements NodeCore, LocalFacts {
       prio,
       status: this.selfStatus,
       running: this.vms.active(),
+      starting: this.vms.starting(),
       configVersion: this.configVersion,
       nodeCount: this.nodeCount(),
       failback: s.failback,
@@ -524,7 +531,8 @@ function reportKeyOf(r: {
   failback: boolean;
   graceLeftMs?: number;
   quorumMembers?: readonly NodeId[];
+  starting?: readonly VmId[];
 }): string {
   const young = (r.graceLeftMs ?? 0) > 0;
-  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}|${young ? `young:${(r.quorumMembers ?? []).join(',')}` : 'old'}`;
+  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}|${young ? `young:${(r.quorumMembers ?? []).join(',')}` : 'old'}|${(r.starting ?? []).join(',')}`;
 }

@@ -35,11 +35,13 @@ const freeOf = (n: PlacementNode): number => (n.ramMb === undefined ? Infinity :
  */
 export function placeVms(nodes: readonly PlacementNode[], vms: readonly PlacementVm[]): PlacementResult {
   const pool = nodes.filter((n) => !n.maintenance).map((n) => ({ ...n }));
+  const regular = pool.filter((n) => !n.reserve);
+  const reserve = pool.filter((n) => n.reserve);
   const order = [...vms].sort((a, b) => b.restartPriority - a.restartPriority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const result: PlacementResult = { placements: [], unplaced: [] };
 
   for (const vm of order) {
-    const chosen = pick(pool.filter((n) => !n.reserve), vm) ?? pick(pool.filter((n) => n.reserve), vm);
+    const chosen = pick(regular, vm) ?? pick(reserve, vm);
     if (chosen === undefined) {
       result.unplaced.push({ vm: vm.id, reason: unplacedReason(vm, pool, nodes.length) });
       continue;
@@ -56,10 +58,14 @@ export function placeVms(nodes: readonly PlacementNode[], vms: readonly Placemen
   return result;
 }
 
+/** The node with the fewest VMs (ties: lowest nodeid) that has room for the VM; one pass, no sorting. */
 function pick(candidates: PlacementNode[], vm: PlacementVm): PlacementNode | undefined {
-  return candidates
-    .filter((n) => freeOf(n) >= vm.ramMb)
-    .sort((a, b) => a.vmCount - b.vmCount || a.nodeid - b.nodeid)[0];
+  let best: PlacementNode | undefined;
+  for (const n of candidates) {
+    if (freeOf(n) < vm.ramMb) continue;
+    if (best === undefined || n.vmCount < best.vmCount || (n.vmCount === best.vmCount && n.nodeid < best.nodeid)) best = n;
+  }
+  return best;
 }
 
 function unplacedReason(vm: PlacementVm, pool: PlacementNode[], total: number): string {

@@ -14,7 +14,7 @@ export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
 /** A member's latest report; grace 0 = past it (or an older agent that does not send it). */
 export type MemberReport = Required<ReportFields>;
 
-function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers'> & { graceLeftMs?: number; quorumMembers?: NodeId[] }): MemberReport {
+function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers' | 'starting'> & { graceLeftMs?: number; quorumMembers?: NodeId[]; starting?: VmId[] }): MemberReport {
   return {
     prio: m.prio,
     status: m.status,
@@ -24,12 +24,26 @@ function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers'> & {
     failback: m.failback,
     graceLeftMs: m.graceLeftMs ?? 0,
     quorumMembers: m.quorumMembers ?? [],
+    starting: m.starting ?? [],
   };
 }
 
 export interface Owner {
   node: NodeId | null;
   epoch: number;
+}
+
+/**
+ * A maintenance drain in progress: the master asked `node` (owner at `epoch`) to stop the VM;
+ * `stopped` once that node confirmed it (ordered), which is what allows moving it elsewhere
+ * while the node is still a good member. Forgotten on every membership change and master change
+ * (the owner may then start the VM again; the master drains it anew).
+ */
+export interface Drain {
+  node: NodeId;
+  epoch: number;
+  term: number;
+  stopped: boolean;
 }
 
 /** What happened, for the local part of the core to act on. */
@@ -42,6 +56,7 @@ export type ReplicaNote =
   | { kind: 'table' }
   | { kind: 'owner-changed'; vm: VmId; from: NodeId | null; to: NodeId; epoch: number; reason: string }
   | { kind: 'start-intent'; from: NodeId; vm: VmId; epoch: number; sentAt: number }
+  | { kind: 'drain'; vm: VmId; node: NodeId; epoch: number; stopped: boolean; reason: string }
   | { kind: 'elect-requested'; from: NodeId; reason: string }
   /** An ordered event would have elected a fresh master, but the startup grace holds it back. */
   | { kind: 'deferred'; reason: string }
@@ -69,6 +84,8 @@ export class Replica {
   owners = new Map<VmId, Owner>();
   /** The master's VM table has been delivered in this view. */
   tableKnown = false;
+  /** Maintenance drains in progress (see Drain). */
+  draining = new Map<VmId, Drain>();
 
   constructor(readonly local: NodeId) {}
 
@@ -104,6 +121,7 @@ export class Replica {
     this.memberSet = new Set(this.members);
     this.synced = false;
     this.tableKnown = false;
+    this.draining.clear();
     // The master and owners stay as they were until the round decides; nothing acts on them
     // while unsynced. Reports are rebuilt from the hellos.
     this.round = this.memberSet.has(this.local) ? { waiting: new Set(this.members), hellos: new Map() } : null;
@@ -138,6 +156,14 @@ export class Replica {
         return this.onAssign(from, msg);
       case 'start':
         return [{ kind: 'start-intent', from, vm: msg.vm, epoch: msg.epoch, sentAt: msg.sentAt }];
+      case 'drain':
+        return this.onDrain(from, msg);
+      case 'drained': {
+        const d = this.draining.get(msg.vm);
+        if (d === undefined || d.node !== from || d.epoch !== msg.epoch || d.term !== msg.term || d.stopped) return [];
+        d.stopped = true;
+        return [{ kind: 'drain', vm: msg.vm, node: from, epoch: d.epoch, stopped: true, reason: `n${from} stopped ${msg.vm} for the drain` }];
+      }
     }
   }
 
@@ -205,6 +231,7 @@ export class Replica {
     if (result.master === this.master) return [];
     this.master = result.master;
     this.term += 1;
+    this.draining.clear();
     return [{ kind: 'master', master: this.master, term: this.term, reason: `${cause}: ${result.reason}` }];
   }
 
@@ -215,9 +242,26 @@ export class Replica {
     if (!this.specs.has(msg.vm)) return why('unknown VM');
     const cur = this.ownerOf(msg.vm);
     if (cur.node !== msg.from || cur.epoch !== msg.fromEpoch) return why(`owner is now n${cur.node} epoch ${cur.epoch}`);
-    if (msg.from !== null && this.isGoodMember(msg.from)) return why(`n${msg.from} is a good member again`);
+    // A good member keeps its VMs, except one it stopped for a maintenance drain (ordered proof).
+    const d = this.draining.get(msg.vm);
+    const drainedHere = d !== undefined && d.stopped && d.node === msg.from && d.epoch === msg.fromEpoch;
+    if (msg.from !== null && this.isGoodMember(msg.from) && !drainedHere) return why(`n${msg.from} is a good member again`);
     if (!this.isGoodMember(msg.to)) return why(`n${msg.to} is not a good member`);
     this.owners.set(msg.vm, { node: msg.to, epoch: msg.epoch });
+    this.draining.delete(msg.vm);
     return [{ kind: 'owner-changed', vm: msg.vm, from: msg.from, to: msg.to, epoch: msg.epoch, reason: msg.reason }];
+  }
+
+  private onDrain(from: NodeId, msg: Extract<CpgMessage, { kind: 'drain' }>): ReplicaNote[] {
+    const why = (r: string): ReplicaNote[] => [{ kind: 'ignored', reason: `drain ${msg.vm} from n${msg.node} ignored: ${r}` }];
+    if (from !== this.master || msg.term !== this.term) return why(`n${from} is not the master of term ${this.term}`);
+    if (!this.majority || !this.tableKnown) return why('view has no majority or no VM table');
+    if (!this.specs.has(msg.vm)) return why('unknown VM');
+    const cur = this.ownerOf(msg.vm);
+    if (cur.node !== msg.node || cur.epoch !== msg.epoch) return why(`owner is now n${cur.node} epoch ${cur.epoch}`);
+    if (!this.isGoodMember(msg.node)) return why(`n${msg.node} is not a good member (recovery handles it)`);
+    if (this.draining.has(msg.vm)) return why('already draining');
+    this.draining.set(msg.vm, { node: msg.node, epoch: msg.epoch, term: msg.term, stopped: false });
+    return [{ kind: 'drain', vm: msg.vm, node: msg.node, epoch: msg.epoch, stopped: false, reason: msg.reason }];
   }
 }

@@ -187,6 +187,8 @@ export interface ReportFields {
   graceLeftMs?: number;
   /** The sender's votequorum members if it is quorate, else []. Absent (older agents) = []. */
   quorumMembers?: NodeId[];
+  /** Those of `running` that are still starting (not confirmed up). Absent (older agents) = []. */
+  starting?: VmId[];
 }
 
 export type CpgMessage =
@@ -219,7 +221,14 @@ export type CpgMessage =
   /** Ownership change; applied only if its preconditions still hold at delivery. */
   | { v: 1; kind: 'assign'; term: number; vm: VmId; from: NodeId | null; fromEpoch: number; to: NodeId; epoch: number; reason: string }
   /** An owner announces it is about to start a VM; it starts only on (fresh) delivery of this. */
-  | { v: 1; kind: 'start'; vm: VmId; epoch: number; sentAt: number };
+  | { v: 1; kind: 'start'; vm: VmId; epoch: number; sentAt: number }
+  /**
+   * Maintenance drain, step 1 (master): `node` (the owner at `epoch`, in maintenance) must stop
+   * the VM and not start it again while the drain lasts.
+   */
+  | { v: 1; kind: 'drain'; term: number; vm: VmId; node: NodeId; epoch: number; reason: string }
+  /** Drain step 2 (the drained node): the VM is stopped here; the master may now assign it elsewhere. */
+  | { v: 1; kind: 'drained'; term: number; vm: VmId; epoch: number };
 
 export type CpgMessageKind = CpgMessage['kind'];
 
@@ -340,6 +349,10 @@ export interface NodeViewEntry {
   status: NodeStatus;
   isMaster: boolean;
   reason: string;
+  /** Placement inputs (for the admission check): RAM offered to VMs (absent = unknown), reserve, maintenance. */
+  ramMb?: number;
+  reserve?: boolean;
+  maintenance?: boolean;
 }
 
 /** What `corolistener -l` prints. */

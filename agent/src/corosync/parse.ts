@@ -104,6 +104,7 @@ export function parseNodelist(pairs: Record<string, string>): NodelistEntry[] {
       nodeid,
       prio: toInt(raw.prio) ?? 0,
       replication: TRUE_WORDS.has((raw.replication ?? '').trim().toLowerCase()),
+      maintenance: TRUE_WORDS.has((raw.maintenance ?? '').trim().toLowerCase()),
       raw,
     };
     if (raw.name !== undefined) entry.name = raw.name;

@@ -6,6 +6,7 @@ export type NodelistEntry = {
   ring0Addr?: string;
   prio: number; // default 0
   replication: boolean; // 'on'
+  maintenance?: boolean; // 'on': never chosen for VMs, drained by the master
   raw: Record<string, string>;
 };
 

@@ -78,6 +78,19 @@ export class ClusterMetadata {
     await writeFileAtomic(join(this.vmsDir, `${r.definition.name}.json`), JSON.stringify(r, null, 2));
   }
 
+  /** The valid VM records as stored (the master's DB sync compares them with the panel's edits). */
+  async readRecords(): Promise<VmRecord[]> {
+    return (await this.readJsonDir(this.vmsDir, VmRecordSchema)).items;
+  }
+
+  /** The panel's edits, applied by the master (effects/db/vm-sync.ts): HA flag and restart priority. */
+  async setHaSettings(vm: string, wanted: { ha: boolean; restartPriority: number }): Promise<void> {
+    const file = join(this.vmsDir, `${vm}.json`);
+    const r = VmRecordSchema.parse(JSON.parse(await readFile(file, "utf8")));
+    const next: VmRecord = { ...r, definition: { ...r.definition, ha: wanted.ha }, restartPriority: wanted.restartPriority };
+    await writeFileAtomic(file, JSON.stringify(next, null, 2));
+  }
+
   async owner(vm: string): Promise<Ownership | null> {
     const r = OwnershipSchema.safeParse(await readFile(join(this.ownersDir, `${vm}.json`), "utf8").then(JSON.parse).catch(() => null));
     return r.success ? r.data : null;

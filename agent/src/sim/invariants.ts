@@ -50,6 +50,12 @@ export function livenessProblems(w: World, firstOnly = false): string[] {
       continue;
     }
     if (running.length !== 1 || running[0] !== owner) problems.push(`${spec.id} owned by n${owner} runs on [${running.join(',')}]`);
+    // Maintenance drain: a shared-storage VM does not stay on a node in maintenance if it fits elsewhere.
+    const ownerCfg = w.clusterConfig.nodes.find((c) => c.nodeid === owner);
+    if (ownerCfg?.maintenance === true && spec.storage === 'shared') {
+      const fits = w.clusterConfig.nodes.some((c) => !c.maintenance && (c.ramMb === undefined || c.ramMb - (usedRam.get(c.nodeid) ?? 0) >= spec.ramMb));
+      if (fits) problems.push(`${spec.id} stays on n${owner}, which is in maintenance, although it fits elsewhere`);
+    }
   }
   return problems;
 }

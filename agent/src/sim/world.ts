@@ -413,10 +413,12 @@ export class World {
       }
       else if (d.kind === 'election' && d.reason.startsWith('startup grace over')) this.count('startup grace expired');
       else if (d.kind === 'vm' && d.reason.includes('now owned by')) this.count('ownership changes (per member)');
+      else if (d.kind === 'vm' && d.reason.startsWith('drain: ') && d.reason.includes('stopped')) this.count('drain step confirmed (per member)');
       else if (d.kind === 'status') {
         const m = / -> (\w+):/.exec(d.reason);
         if (m) this.count(`became ${m[1]}`);
-      } else if (d.kind === 'placement') this.count('vm unplaced');
+      } else if (d.kind === 'placement' && d.reason.startsWith('draining ')) this.count('drain started');
+      else if (d.kind === 'placement') this.count('vm unplaced');
       else if (d.kind === 'ignored') this.count('message ignored');
     }
   }

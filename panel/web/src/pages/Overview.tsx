@@ -1,4 +1,4 @@
-import type { NodeRow } from "../api.ts";
+import type { AdmissionReport, NodeRow } from "../api.ts";
 import { ErrorBox, StatusBadge } from "../components.tsx";
 import { useData } from "../hooks.ts";
 import { useLive } from "../live.tsx";
@@ -7,9 +7,15 @@ export function Overview() {
   const { election: e } = useLive();
   const { data, error } = useData<{ nodes: NodeRow[] }>("/api/nodes");
   const q = e?.quorum;
+  const admission = useData<AdmissionReport>("/api/admission").data;
   return (
     <>
       <h1>Cluster</h1>
+      {admission && !admission.ok && (
+        <p className="banner warn" role="alert" data-testid="admission-warning">
+          Losing one node would leave HA VMs down: {admission.summary}
+        </p>
+      )}
       <section className="summary" aria-label="Cluster summary">
         <div className="stat">
           <span className="label">Quorum</span>

@@ -73,6 +73,13 @@ export function VmsPage({ admin }: { admin: boolean }) {
                 </td>
                 <td>
                   <span className={`vmstate vm-${v.state}`}>{v.state}</span>
+                  {/* The master's recovery note, e.g. "unrecoverable: its disk is local to failed n2". */}
+                  {v.note ? (
+                    <span className={`reason${v.note.includes("unrecoverable") ? " error" : ""}`} data-testid={`vm-note-${v.name}`}>
+                      {" "}
+                      {v.note}
+                    </span>
+                  ) : null}
                 </td>
                 <td>{v.storage}</td>
                 <td>
