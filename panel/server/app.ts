@@ -9,7 +9,7 @@ import type { Ctx } from "./context.ts";
 import { errorHandler, HttpError } from "./errors.ts";
 import { SseHub } from "./sse.ts";
 import { StatusSource } from "./status.ts";
-import { SessionStore } from "./auth/sessions.ts";
+import { SessionStore, type SessionTiming } from "./auth/sessions.ts";
 import { LoginLimiter } from "./auth/rate-limit.ts";
 import { SetupToken } from "./auth/setup.ts";
 import { authRouter } from "./auth/routes.ts";
@@ -18,8 +18,10 @@ import { nodesRouter } from "./routes/nodes.ts";
 import { vmsRouter } from "./routes/vms.ts";
 import { settingsRouter } from "./routes/settings.ts";
 import { incidentsRouter } from "./routes/incidents.ts";
+import { fileSyncRouter } from "./routes/file-sync.ts";
 import { electionRouter, electionState } from "./routes/election.ts";
 import { usersRouter } from "./routes/users.ts";
+import { admissionRouter } from "./routes/admission.ts";
 
 export const DEFAULT_WEB_DIST = resolve(dirname(fileURLToPath(import.meta.url)), "../web/dist");
 export const BODY_LIMIT = "16kb";
@@ -32,13 +34,21 @@ export type AppOptions = {
   /** Health's `start`: did the panel move here (failover) or restart in place. */
   start: "moved" | "restarted";
   secure: boolean;
+  /** Send Strict-Transport-Security (default: when secure). */
+  hsts?: boolean;
   webDist?: string;
   trustProxy?: boolean;
   limiter?: LoginLimiter;
+  /** Session limits (tests shorten them); defaults in auth/sessions.ts. */
+  sessionTiming?: Partial<SessionTiming>;
 };
 
+/** Expired session rows are deleted this often. */
+const SESSION_PURGE_MS = 5 * 60_000;
+
 export function createApp(o: AppOptions) {
-  const sessions = new SessionStore();
+  const sessions = new SessionStore(o.db, o.sessionTiming);
+  sessions.startPurging(SESSION_PURGE_MS, (err) => o.log.debug({ err: err.message }, "expired sessions not purged (database unavailable)"));
   const hub = new SseHub(15_000, (sid) => sessions.valid(sid));
   const ctx: Ctx = {
     db: o.db,
@@ -61,7 +71,7 @@ export function createApp(o: AppOptions) {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", o.trustProxy ? "loopback" : false);
-  app.use(securityHeaders(o.secure));
+  app.use(securityHeaders(o.hsts ?? o.secure));
 
   // Probed by the HA tests: no login, no DB.
   app.get("/api/health", (_req, res) => void res.json({ ok: true, node: o.node, start: o.start, startedAt }));
@@ -77,7 +87,9 @@ export function createApp(o: AppOptions) {
   authed.get("/events", (req, res) => hub.open(req, res, sessionOf(req).id, [["status", electionState(o.status.status)]]));
   authed.use("/election", electionRouter(ctx));
   authed.use("/incidents", incidentsRouter(ctx));
+  authed.use("/file-sync", fileSyncRouter(ctx));
   authed.use("/users", usersRouter(ctx));
+  authed.use("/admission", admissionRouter(ctx));
   authed.use("/nodes", requireQuorumForWrites(ctx), nodesRouter(ctx));
   authed.use("/vms", requireQuorumForWrites(ctx), vmsRouter(ctx));
   authed.use("/settings", requireQuorumForWrites(ctx), settingsRouter(ctx));
@@ -102,12 +114,13 @@ export function createApp(o: AppOptions) {
     close() {
       o.status.off("change", onStatus);
       ctx.setup.stop();
+      sessions.stop();
       hub.close();
     },
   };
 }
 
-function securityHeaders(secure: boolean): RequestHandler {
+function securityHeaders(hsts: boolean): RequestHandler {
   const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
   return (_req, res, next) => {
     res.setHeader("Content-Security-Policy", csp);
@@ -115,7 +128,7 @@ function securityHeaders(secure: boolean): RequestHandler {
     res.setHeader("X-Frame-Options", "DENY");
     res.setHeader("Referrer-Policy", "no-referrer");
     res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
-    if (secure) res.setHeader("Strict-Transport-Security", "max-age=31536000");
+    if (hsts) res.setHeader("Strict-Transport-Security", "max-age=31536000");
     next();
   };
 }

@@ -19,9 +19,20 @@ export const Env = z.object({
   PANEL_DB_USER: z.string().min(1).default("ha_panel"),
   PANEL_DB_PASSWORD: z.string().optional(),
   PANEL_DB_NAME: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, "1-64 letters, digits or _").default("ha"),
-  /** TLS: both set = HTTPS with Secure cookies. */
+  /** TLS: both set = HTTPS with Secure cookies and HSTS. */
   PANEL_TLS_CERT: z.string().min(1).optional(),
   PANEL_TLS_KEY: z.string().min(1).optional(),
+  /** Without a cert/key: "auto" = HTTPS with a self-signed certificate made once (tls.ts); "off" = HTTP. */
+  PANEL_TLS: z.enum(["off", "auto"]).default("off"),
+  /** Where PANEL_TLS=auto keeps its certificate (replicate it so all nodes present the same one). */
+  PANEL_TLS_DIR: z.string().min(1).default("/var/lib/corolistener/panel-tls"),
+  /** Extra names/addresses for the self-signed certificate, comma-separated. */
+  PANEL_TLS_SAN: z.string().default("").transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+  /**
+   * This node's own address. The panel is served only on the cluster IP (PANEL_HOST); on this
+   * address every node answers with a refusal page pointing to the cluster IP (refusal.ts).
+   */
+  PANEL_NODE_ADDR: z.string().optional().transform((s) => s || undefined),
   /** Built UI (default panel/web/dist). */
   PANEL_WEB_DIST: z.string().min(1).optional(),
   /** Behind a TLS-terminating proxy on loopback: trust X-Forwarded-* (default off). */

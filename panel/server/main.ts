@@ -2,8 +2,7 @@
 // The control panel's server. Started by corolistener on the master only, bound to the cluster IP.
 // GET /api/health answers without login or database (the HA tests probe it); everything else is
 // the API (see app.ts) and the built UI from panel/web/dist.
-import { readFileSync } from "node:fs";
-import { createServer as createHttp } from "node:http";
+import { createServer as createHttp, type RequestListener, type Server } from "node:http";
 import { createServer as createHttps } from "node:https";
 import { pino } from "pino";
 import { consumeRelocatedMarker } from "@ha/shared";
@@ -11,6 +10,9 @@ import { openDb, DbTarget } from "@ha/db";
 import { parseEnv } from "./config.ts";
 import { createApp } from "./app.ts";
 import { StatusSource } from "./status.ts";
+import { resolveTls, type TlsMaterial } from "./tls.ts";
+import { masterFromStatusFile, panelUrlOf, refusalHandler, type RefusalInfo } from "./refusal.ts";
+import type { Logger } from "pino";
 
 /**
  * Warm standby: the agent keeps a panel process loaded on every node (PANEL_STANDBY=1, with an IPC
@@ -29,8 +31,20 @@ async function main() {
   const env = parseEnv();
   // The panel (or its standby) must not outlive the agent that guards its lease on the cluster IP.
   process.on("disconnect", () => process.exit(0));
-  await waitForActivation();
   const log = pino({ level: env.PANEL_LOG_LEVEL, base: { node: env.PANEL_NODE }});
+  // Before waiting: making a certificate (once) must never delay a failover.
+  const tls = await resolveTls(env, log);
+  const secure = tls !== null;
+  let active = false;
+  const refusal = startRefusalServer(env.PANEL_NODE_ADDR, env.PANEL_HOST, env.PANEL_PORT, tls, log, () => ({
+    node: env.PANEL_NODE,
+    clusterIp: env.PANEL_HOST,
+    panelUrl: panelUrlOf(env.PANEL_HOST, env.PANEL_PORT, secure),
+    isMaster: active,
+    master: active ? env.PANEL_NODE : masterFromStatusFile(env.PANEL_STATUS_FILE, env.PANEL_STATUS_MAX_AGE_MS),
+  }));
+  await waitForActivation();
+  active = true;
   // "moved here" (failover) vs "restarted" (same node): the agent leaves a marker when it moved.
   const moved = await consumeRelocatedMarker({ relocatedMarkerFile: env.PANEL_RELOCATED_MARKER });
   if (moved) log.info("panel moved here: takeover");
@@ -46,11 +60,10 @@ async function main() {
   const database = openDb(target, { connectionLimit: 10 });
   const status = new StatusSource(env.PANEL_STATUS_FILE, env.PANEL_STATUS_MAX_AGE_MS);
   await status.start();
-  const secure = env.PANEL_TLS_CERT !== undefined;
-  const panel = createApp({ db: database.db, status, log, node: env.PANEL_NODE, start: moved ? "moved" : "restarted", secure, webDist: env.PANEL_WEB_DIST, trustProxy: env.PANEL_TRUST_PROXY });
-  const server = secure
-    ? createHttps({ cert: readFileSync(env.PANEL_TLS_CERT!), key: readFileSync(env.PANEL_TLS_KEY!) }, panel.app)
-    : createHttp(panel.app);
+  // HSTS only with the admin's own certificate: with a self-signed one it would stop browsers from
+  // letting people accept the certificate at all (and browsers ignore HSTS for IP addresses anyway).
+  const panel = createApp({ db: database.db, status, log, node: env.PANEL_NODE, start: moved ? "moved" : "restarted", secure, hsts: tls?.source === "provided", webDist: env.PANEL_WEB_DIST, trustProxy: env.PANEL_TRUST_PROXY });
+  const server = serve(tls, panel.app);
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   server.on("error", (err) => {
@@ -58,18 +71,38 @@ async function main() {
     process.exit(1);
   });
   server.listen(env.PANEL_PORT, env.PANEL_HOST, () => {
-    log.info({ host: env.PANEL_HOST, port: env.PANEL_PORT, tls: secure, db: `${target.user}@${target.socketPath ?? `${target.host}:${target.port}`}/${target.database}` }, "panel listening");
+    log.info({ host: env.PANEL_HOST, port: env.PANEL_PORT, tls: tls?.source ?? false, db: `${target.user}@${target.socketPath ?? `${target.host}:${target.port}`}/${target.database}` }, "panel listening");
     // Not awaited: the panel serves health even while the database is not there yet.
     void panel.init();
   });
   const shutdown = () => {
     panel.close();
     status.stop();
+    refusal?.close();
+    refusal?.closeAllConnections();
     server.close(() => void database.close().finally(() => process.exit(0)));
     server.closeAllConnections();
     setTimeout(() => process.exit(0), 2000).unref();
   };
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, shutdown);
+}
+
+function serve(tls: TlsMaterial | null, handler: RequestListener): Server {
+  return tls ? createHttps({ cert: tls.cert, key: tls.key }, handler) : createHttp(handler);
+}
+
+/**
+ * On this node's own address: a refusal pointing to the cluster IP (refusal.ts), for the process's
+ * whole life (standby and active). Best effort: a failure to listen there is logged, never fatal.
+ */
+function startRefusalServer(nodeAddr: string | undefined, host: string, port: number, tls: TlsMaterial | null, log: Logger, info: () => RefusalInfo): Server | null {
+  if (!nodeAddr || nodeAddr === host || host === "0.0.0.0" || host === "::") return null;
+  const server = serve(tls, refusalHandler(info));
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  server.on("error", (err) => log.warn(`panel: no refusal page on ${nodeAddr}:${port}: ${err.message}`));
+  server.listen(port, nodeAddr, () => log.debug({ addr: nodeAddr, port }, "refusal page listening on this node's address"));
+  return server;
 }
 
 main().catch((err: Error) => {

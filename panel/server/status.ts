@@ -41,7 +41,8 @@ export class StatusSource extends EventEmitter<{ change: [LiveStatus] }> {
   private current: LiveStatus = { state: "missing", problem: "no status read yet", writtenAt: null, view: null };
   private key = "";
   private timer: NodeJS.Timeout | null = null;
-  private reading = false;
+  /** The read under way, if any; reads never overlap. */
+  private reading: Promise<void> | null = null;
 
   constructor(
     private readonly path: string,
@@ -57,7 +58,8 @@ export class StatusSource extends EventEmitter<{ change: [LiveStatus] }> {
 
   async start() {
     await this.poll();
-    this.timer = setInterval(() => void this.poll(), this.intervalMs);
+    // A tick while a read is under way is skipped (a slow disk must not pile up reads).
+    this.timer = setInterval(() => void (this.reading ?? this.poll()), this.intervalMs);
     this.timer.unref();
   }
 
@@ -66,15 +68,17 @@ export class StatusSource extends EventEmitter<{ change: [LiveStatus] }> {
     this.timer = null;
   }
 
-  /** Reads the file once; emits `change` when what it says (ignoring clocks) changed. */
+  /**
+   * Reads the file once; emits `change` when what it says (ignoring clocks) changed. The read starts
+   * after the call: if one is under way (it may predate a write the caller just made), this waits
+   * for it and reads again.
+   */
   async poll(): Promise<void> {
-    if (this.reading) return;
-    this.reading = true;
-    try {
-      this.set(await this.read());
-    } finally {
-      this.reading = false;
-    }
+    while (this.reading) await this.reading;
+    this.reading = this.read()
+      .then((s) => this.set(s))
+      .finally(() => (this.reading = null));
+    return this.reading;
   }
 
   private async read(): Promise<LiveStatus> {

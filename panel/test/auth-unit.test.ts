@@ -1,8 +1,9 @@
-// Pure parts of auth: the login limiter's windows and the session store's expiry, on a fake clock.
+// Pure parts of auth: the login limiter's windows and the session expiry rules, on a fake clock
+// (the DB-backed session store is tested in sessions.test.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LoginLimiter } from "../server/auth/rate-limit.ts";
-import { SessionStore } from "../server/auth/sessions.ts";
+import { hashSessionId, isExpired, needsDbCheck } from "../server/auth/sessions.ts";
 import { hashPassword, verifyPassword } from "../server/auth/passwords.ts";
 
 test("limiter: locks (ip, user) after 5 failures until the window ends; per-IP cap across users", () => {
@@ -29,24 +30,15 @@ test("limiter: a success clears that user's failures", () => {
   assert.equal(l.check("ip", "a").ok, true);
 });
 
-test("sessions: idle and absolute expiry; ids are unguessable and unique", () => {
-  let now = 0;
-  const s = new SessionStore(1000, 5000, () => now);
-  const a = s.create({ id: 1, username: "a", role: "admin" });
-  const b = s.create({ id: 1, username: "a", role: "admin" });
-  assert.notEqual(a.id, b.id);
-  assert.match(a.id, /^[A-Za-z0-9_-]{43}$/);
-  now = 900;
-  assert.ok(s.get(a.id));
-  now = 1800;
-  assert.ok(s.get(a.id), "touched at 900, so still alive");
-  assert.equal(s.get(b.id), undefined, "b idled out");
-  for (now = 2500; now <= 5000; now += 500) assert.ok(s.get(a.id));
-  now = 5001;
-  assert.equal(s.get(a.id), undefined, "absolute limit");
-  const c = s.create({ id: 2, username: "c", role: "viewer" });
-  assert.deepEqual(s.destroyUser(2), [c.id]);
-  assert.equal(s.get(c.id), undefined);
+test("sessions: idle and absolute expiry; when the DB copy is re-checked (pure)", () => {
+  const t = { idleMs: 1000, maxAgeMs: 5000 };
+  assert.equal(isExpired({ createdAt: 0, lastSeen: 900 }, 1900, t), false, "idle exactly 1000 ms is still alive");
+  assert.equal(isExpired({ createdAt: 0, lastSeen: 900 }, 1901, t), true, "idled out");
+  assert.equal(isExpired({ createdAt: 0, lastSeen: 4900 }, 5000, t), false);
+  assert.equal(isExpired({ createdAt: 0, lastSeen: 5000 }, 5001, t), true, "absolute limit, however active");
+  assert.equal(needsDbCheck(0, 29_999, 30_000), false);
+  assert.equal(needsDbCheck(0, 30_000, 30_000), true);
+  assert.match(hashSessionId("x"), /^[0-9a-f]{64}$/);
 });
 
 test("passwords are argon2id PHC strings; wrong and missing users fail", async () => {

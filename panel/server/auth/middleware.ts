@@ -17,12 +17,22 @@ export function sessionOf(req: Request): Session {
 export const isWrite = (method: string) => !["GET", "HEAD", "OPTIONS"].includes(method);
 
 export function requireAuth(ctx: Ctx): RequestHandler {
-  return (req, _res, next) => {
-    const s = ctx.sessions.get(readCookie(req, SID_COOKIE));
+  return async (req, _res, next) => {
+    const s = await sessionFromCookie(ctx, req);
     if (!s) return next(new HttpError(401, "log in first"));
     sessions.set(req, s);
     next();
   };
+}
+
+/** The cookie's session (sessions live in the DB: an unreachable DB is a 503, not a logout). */
+export async function sessionFromCookie(ctx: Ctx, req: Request): Promise<Session | undefined> {
+  try {
+    return await ctx.sessions.get(readCookie(req, SID_COOKIE));
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, "cannot check a session: database unavailable");
+    throw new HttpError(503, "the database is unavailable; try again shortly");
+  }
 }
 
 /** Writes must carry the session's CSRF token in a header and in the cookie (double submit). */

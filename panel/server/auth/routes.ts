@@ -8,7 +8,7 @@ import { audit, actorOf } from "../audit.ts";
 import { HttpError, parse } from "../errors.ts";
 import { hashPassword, Password, Username, verifyPassword } from "./passwords.ts";
 import { clearSessionCookies, readCookie, setSessionCookies, SID_COOKIE, type Session } from "./sessions.ts";
-import { requireAuth, requireCsrf, sessionOf } from "./middleware.ts";
+import { requireAuth, requireCsrf, sessionFromCookie, sessionOf } from "./middleware.ts";
 
 const Login = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
 const Setup = z.strictObject({ token: z.string().min(1).max(128), username: Username, password: Password });
@@ -36,17 +36,17 @@ export function authRouter(ctx: Ctx): Router {
     }
     ctx.limiter.succeed(ip, body.username);
     // A new session id on every login: whatever id the browser had before is destroyed.
-    ctx.sessions.destroy(readCookie(req, SID_COOKIE));
-    const s = ctx.sessions.create({ id: u.id, username: u.username, role: u.role });
+    await ctx.sessions.destroy(readCookie(req, SID_COOKIE));
+    const s = await ctx.sessions.create({ id: u.id, username: u.username, role: u.role });
     setSessionCookies(res, s, ctx.secure);
     await ctx.db.update(users).set({ lastLogin: new Date() }).where(eq(users.id, u.id));
     await audit(ctx, { actor: actorOf(u.username), kind: "user-login", summary: `${u.username} logged in`, reason: `from ${ip}` });
     res.json(me(s));
   });
 
-  r.post("/logout", requireAuth(ctx), requireCsrf(), (req, res) => {
+  r.post("/logout", requireAuth(ctx), requireCsrf(), async (req, res) => {
     const s = sessionOf(req);
-    ctx.sessions.destroy(s.id);
+    await ctx.sessions.destroy(s.id);
     ctx.hub.close(s.id);
     clearSessionCookies(res, ctx.secure);
     res.status(204).end();
@@ -54,8 +54,8 @@ export function authRouter(ctx: Ctx): Router {
 
   r.get("/me", requireAuth(ctx), (req, res) => void res.json(me(sessionOf(req))));
   /** Like /me, but 200 with { user: null } when logged out (the UI's first request). */
-  r.get("/session", (req, res) => {
-    const s = ctx.sessions.get(readCookie(req, SID_COOKIE));
+  r.get("/session", async (req, res) => {
+    const s = await sessionFromCookie(ctx, req);
     res.json(s ? me(s) : { user: null });
   });
 
@@ -89,7 +89,7 @@ export function authRouter(ctx: Ctx): Router {
       throw err;
     }
     ctx.setup.done();
-    const s = ctx.sessions.create({ id, username: body.username, role: "admin" });
+    const s = await ctx.sessions.create({ id, username: body.username, role: "admin" });
     setSessionCookies(res, s, ctx.secure);
     await audit(ctx, { actor: actorOf(body.username), kind: "user-created", summary: `admin ${body.username} created with the setup token`, reason: "first start" });
     res.status(201).json(me(s));

@@ -43,7 +43,7 @@ export function usersRouter(ctx: Ctx): Router {
     const { password, ...rest } = patch;
     await ctx.db.update(users).set({ ...rest, ...(password ? { passwordHash: await hashPassword(password) } : {}) }).where(eq(users.id, id));
     // Role, state or password changed: that user's sessions end (they log in again).
-    for (const sid of ctx.sessions.destroyUser(id)) ctx.hub.close(sid);
+    for (const sid of await ctx.sessions.destroyUser(id)) ctx.hub.close(sid);
     const what = [rest.role && `role ${before.role} -> ${rest.role}`, rest.disabled !== undefined && (rest.disabled ? "disabled" : "enabled"), password && "password reset"].filter(Boolean).join(", ");
     await audit(ctx, { actor: actorOf(me.username), kind: "user-change", summary: `user ${before.username}: ${what}`, reason: `by ${me.username}` }, "users");
     const [after] = await ctx.db.select(pub).from(users).where(eq(users.id, id));

@@ -60,6 +60,15 @@ export type NodeRow = {
   inQuorum: boolean;
   reason: string;
 };
+/** GET /api/admission: can the cluster lose any one node and still place every HA VM? */
+export type AdmissionReport = {
+  ok: boolean;
+  summary: string;
+  live: boolean;
+  ramKnown: boolean;
+  nodes: Array<{ nodeid: number; ok: boolean; restarted: Array<{ vm: string; node: number }>; staysDown: Array<{ vm: string; reason: string }>; unrecoverable: string[]; skipped?: string }>;
+};
+
 export type Vm = {
   name: string;
   nodeid: number | null;

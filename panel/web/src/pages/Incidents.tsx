@@ -44,15 +44,33 @@ export function IncidentsPage() {
 }
 
 /**
- * Failover phases as a timeline: each bar starts where the phase started (its `at`, relative to
- * the first phase) and is as long as it took; the numbers are in the last column too.
+ * When each phase started (ms since epoch), or null if a time is unreadable. Failover phases carry
+ * their start in `at`, database promotion phases their end: whichever reading makes consecutive
+ * phases chain up (one starts as the previous ends) is the one used.
+ */
+function phaseStarts(phases: Phase[]): number[] | null {
+  const at = phases.map((p) => Date.parse(p.at));
+  if (at.some((t) => !Number.isFinite(t))) return null;
+  let startChains = 0;
+  let endChains = 0;
+  for (let i = 1; i < at.length; i++) {
+    const gap = at[i]! - at[i - 1]!;
+    if (Math.abs(gap - (phases[i - 1]!.ms ?? NaN)) <= 5) startChains++;
+    if (Math.abs(gap - (phases[i]!.ms ?? NaN)) <= 5) endChains++;
+  }
+  return endChains > startChains ? at.map((t, i) => t - (phases[i]!.ms ?? 0)) : at;
+}
+
+/**
+ * Failover phases as a timeline: each bar starts where the phase started (relative to the
+ * earliest phase) and is as long as it took; the numbers are in the last column too.
  */
 function Phases({ phases }: { phases: Phase[] }) {
-  const t0 = Date.parse(phases[0]?.at ?? "");
+  const starts = phaseStarts(phases);
+  const t0 = starts ? Math.min(...starts) : 0;
   let cursor = 0;
-  const rows = phases.map((p) => {
-    const at = Date.parse(p.at);
-    const offset = Number.isFinite(at) && Number.isFinite(t0) ? Math.max(0, at - t0) : cursor;
+  const rows = phases.map((p, i) => {
+    const offset = starts ? starts[i]! - t0 : cursor;
     cursor = offset + (p.ms ?? 0);
     return { ...p, offset };
   });
@@ -70,6 +88,7 @@ function Phases({ phases }: { phases: Phase[] }) {
                   <rect x="0" y="5" width="1000" height="2" className="track" />
                   <rect x={(p.offset / total) * 1000} y="0" width={Math.max(3, ((p.ms ?? 0) / total) * 1000)} height="12" rx="2" className={p.ok ? "bar ok" : "bar failed"} />
                 </svg>
+                {p.detail && <div className="phase-detail">{p.detail}</div>}
               </td>
               <td className="num">
                 {p.ms === undefined ? "—" : fmtMs(p.ms)}
