@@ -17,11 +17,16 @@ import { ConfigSync } from "./effects/config-sync.ts";
 import { StatusFile } from "./effects/status-file.ts";
 import { decodeEnvelope, encodeEnvelope, type AdminRequest } from "./wire.ts";
 import { AdminInbox } from "./effects/admin-inbox.ts";
+import { refuseAddNode, refuseRemoveNode, nodesAfterAdd, nodesAfterRemove, type ClusterFacts } from "./node-admin.ts";
 import { DbEffects } from "./effects/db/effects.ts";
 import { NodeSync } from "./effects/db/node-sync.ts";
+import { VmSync } from "./effects/db/vm-sync.ts";
+import { FailoverIncidents } from "./effects/failover-incident.ts";
 import mysql from "mysql2/promise";
 import { ClusterMetadata } from "./effects/cluster-metadata.ts";
 import { createVmDriver, type VmDriver, type VmDriverConfig } from "./effects/vm/index.ts";
+import { StartLimit } from "./effects/vm/start-limit.ts";
+import { createFileSyncSchedule, type FileSyncSchedule } from "./effects/file-sync/index.ts";
 
 const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 fileURLToPath(TSX_LOADER); // fail early if the layout is unexpected
@@ -30,7 +35,7 @@ const now = () => performance.now();
 const NO_STORAGE = "no shared storage configured (storageDir)";
 
 function nodesFrom(s: Pick<ClusterSnapshot, "nodes">): NodeConfig[] {
-  return s.nodes.map((n) => ({ nodeid: n.nodeid, prio: n.prio, addr: n.ring0Addr, replication: n.replication }));
+  return s.nodes.map((n) => ({ nodeid: n.nodeid, prio: n.prio, addr: n.ring0Addr, replication: n.replication, maintenance: n.maintenance }));
 }
 
 export class Daemon {
@@ -44,18 +49,27 @@ export class Daemon {
   private watchdog: Watchdog | null = null;
   private db: DbEffects | null = null;
   private nodeSync: NodeSync | null = null;
+  private vmSync: VmSync | null = null;
+  /** Records each takeover by this node as a "failover" incident with its phases. */
+  private failover: FailoverIncidents | null = null;
   private readonly vms: VmDriver | null;
   private readonly metadata: ClusterMetadata | null;
+  /** VM starts on this node run at most `vm.maxParallelStarts` at once (stops never wait for it). */
+  private readonly startLimit: StartLimit;
   private lastInventory = "";
   private configNodes: NodeConfig[] = [];
   private configVersion = 0;
   /** RAM each node offers VMs (published on the shared storage), merged into the core's node list. */
   private capacities = new Map<number, number>();
   private readonly inbox: AdminInbox;
+  /** corosync `name` of nodes added with `corolistener node add --name`. */
+  private readonly addedNames = new Map<number, string>();
   private lastLocalVms = "";
   /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
   private readonly queues = new Map<string, Promise<unknown>>();
   private tick: NodeJS.Timeout | null = null;
+  /** File replication: runs only while this node is master (README "File replication"). */
+  private fileSync: FileSyncSchedule | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -68,6 +82,7 @@ export class Daemon {
     this.inbox = new AdminInbox(config.statusFile);
     this.metadata = config.storageDir ? new ClusterMetadata(config.storageDir) : null;
     this.vms = config.vm ? createVmDriver({ driver: config.vm.driver, ...config.vm.options } as VmDriverConfig) : null;
+    this.startLimit = new StartLimit(config.vm?.maxParallelStarts);
   }
 
   async start() {
@@ -92,6 +107,7 @@ export class Daemon {
       case "config":
         this.configNodes = nodesFrom(e);
         this.configVersion = Number(e.configVersion);
+        this.db?.nodesChanged(); // a replication flag switched in the panel starts/stops the local replica
         return this.feedConfig();
       case "cpg-message":
         return this.onMessage(e.nodeid, e.data);
@@ -101,7 +117,8 @@ export class Daemon {
   private createCore(localNodeId: number) {
     this.localNodeId = localNodeId;
     const c = this.config;
-    this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log, db: c.panelDb });
+    this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log, db: c.panelDb,
+      nodeAddr: () => nodesFrom(this.client.snapshot()).find((n) => n.nodeid === localNodeId)?.addr });
     // Before the core's first step (see CoreOptions.leftoversReleased).
     this.ip?.releaseLeftoverSync();
     rmSync(c.serviceLockFile, { force: true }); // an earlier run's panel exited with its agent (IPC)
@@ -114,9 +131,18 @@ export class Daemon {
         peers: () => nodesFrom(this.client.snapshot()).map((n) => ({ nodeid: n.nodeid, host: n.addr ?? "", replication: n.replication ?? true })),
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       });
+      this.db.startWatch(); // every node's DB state for `corolistener -l`; disk guard and replica incidents
       const d = c.database;
       this.nodeSync = new NodeSync(() => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }), d.database);
+      if (this.metadata) this.vmSync = new VmSync(() => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }), d.database, this.metadata);
+      this.failover = new FailoverIncidents({
+        self: localNodeId,
+        connect: () => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }),
+        database: d.database,
+        log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
+      });
     }
+    this.fileSync = createFileSyncSchedule(c, localNodeId, () => nodesFrom(this.client.snapshot()), this.log);
     this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now(), leftoversReleased: this.ip !== null });
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
@@ -124,9 +150,13 @@ export class Daemon {
     void this.pollVms();
   }
 
+  /** corosync.conf's nodes with the RAM each offers: what the core compares desired node lists with. */
+  private coreNodes(): NodeConfig[] {
+    return this.configNodes.map((n) => (this.capacities.has(n.nodeid) ? { ...n, ramMb: this.capacities.get(n.nodeid) } : n));
+  }
+
   private feedConfig() {
-    const nodes = this.configNodes.map((n) => (this.capacities.has(n.nodeid) ? { ...n, ramMb: this.capacities.get(n.nodeid) } : n));
-    this.feed({ type: "config", now: now(), version: this.configVersion, nodes, settings: this.config.ha });
+    this.feed({ type: "config", now: now(), version: this.configVersion, nodes: this.coreNodes(), settings: this.config.ha });
   }
 
   private async refreshCapacities() {
@@ -160,17 +190,30 @@ export class Daemon {
       await this.reportLocalVms();
       for (const request of await this.inbox.take()) this.onAdminRequest(request);
       await this.syncNodesWithDb();
+      await this.syncVmsWithDb();
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
 
   /** On the master: node rows in the DB <-> corosync.conf (panel edits become desired state). */
+  /** On the master: VM rows in the DB <-> VM records on the shared storage (panel HA/priority edits). */
+  private async syncVmsWithDb() {
+    if (!this.vmSync || !this.core) return;
+    if (!this.core.view().isMaster) return this.vmSync.reset();
+    try {
+      const written = await this.vmSync.pass();
+      if (written.length) this.log.info({ vms: written }, "VM HA settings changed in the panel: written to the shared storage");
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, "VM sync with the database skipped");
+    }
+  }
+
   private async syncNodesWithDb() {
     if (!this.nodeSync || !this.core) return;
     const view = this.core.view();
     if (!view.isMaster) return this.nodeSync.reset();
     try {
-      const desired = await this.nodeSync.pass(this.configNodes, view);
+      const desired = await this.nodeSync.pass(this.coreNodes(), view);
       if (desired) {
         this.log.info({ desired }, "node settings changed in the panel");
         this.feed({ type: "desired-config", now: now(), nodes: desired });
@@ -214,13 +257,34 @@ export class Daemon {
 
   /** Every node gets node changes; only the master turns them into desired state. */
   private onAdminMessage(from: number, request: AdminRequest) {
-    if (request.kind !== "set-node" || !this.core?.view().isMaster) return;
+    if (!this.core?.view().isMaster) return;
+    if (request.kind === "add-node" || request.kind === "remove-node") return this.onMembershipRequest(from, request);
+    if (request.kind !== "set-node") return;
     if (!this.configNodes.some((n) => n.nodeid === request.nodeid)) {
       return this.log.error({ from, request }, `admin request refused: n${request.nodeid} is not in the node list`);
     }
-    const nodes = this.configNodes.map((n) =>
-      n.nodeid === request.nodeid ? { ...n, prio: request.prio ?? n.prio, replication: request.replication ?? n.replication } : n,
+    const nodes = this.coreNodes().map((n) =>
+      n.nodeid === request.nodeid ? { ...n, prio: request.prio ?? n.prio, replication: request.replication ?? n.replication, maintenance: request.maintenance ?? n.maintenance } : n,
     );
+    this.feed({ type: "desired-config", now: now(), nodes });
+  }
+
+  /** `corolistener node add|remove` on the master: checked again here, since only the master decides. */
+  private onMembershipRequest(from: number, request: Extract<AdminRequest, { kind: "add-node" | "remove-node" }>) {
+    const view = this.core!.view();
+    const facts: ClusterFacts = {
+      nodes: this.client.snapshot().nodes.map((n) => ({ nodeid: n.nodeid, addr: n.ring0Addr, name: n.name })),
+      quorate: view.quorum.quorate === true,
+      members: view.quorum.members,
+      master: view.master,
+      owners: view.vms.map((v) => ({ vm: v.vm, node: v.owner })),
+    };
+    const refused = request.kind === "add-node" ? refuseAddNode(facts, request) : refuseRemoveNode(facts, request.nodeid);
+    if (refused) return this.log.error({ from, request }, `admin request refused: ${refused}`);
+    if (request.kind === "add-node" && request.name) this.addedNames.set(request.nodeid, request.name);
+    // From coreNodes (with ramMb): otherwise the core never sees the distributed list as done and distributes again.
+    const nodes = request.kind === "add-node" ? nodesAfterAdd(this.coreNodes(), request) : nodesAfterRemove(this.coreNodes(), request.nodeid);
+    this.log.info({ from, request }, `${request.kind}: n${request.nodeid} accepted, distributing the new node list`);
     this.feed({ type: "desired-config", now: now(), nodes });
   }
 
@@ -247,8 +311,11 @@ export class Daemon {
     const r = this.core.step(event);
     for (const d of r.decisions) this.log.info({ kind: d.kind }, d.reason);
     this.watchdog?.pet(r.watchdogDeadline - now());
+    // Before the actions run: some of them feed their results back synchronously.
+    this.failover?.observe({ event, actions: r.actions, decisions: r.decisions, view: this.core.view(), wall: Date.now() });
     for (const a of r.actions) this.execute(a);
-    this.status.update(this.core.view());
+    this.status.update(this.core.view(), this.db?.health() ?? undefined);
+    this.fileSync?.setMaster(this.core.view().isMaster);
   }
 
   private result(action: CoreAction, p: Promise<unknown>) {
@@ -324,7 +391,7 @@ export class Daemon {
       case "FollowDatabase":
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":
-        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.startVm(a.vm, a.epoch)));
+        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.startLimit.run(() => this.startVm(a.vm, a.epoch))));
       case "StopVm":
         return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.stopVm(a.vm, a.force ?? false)));
       case "SetOwnership":
@@ -335,8 +402,9 @@ export class Daemon {
   }
 
   private async distribute(version: number, nodes: NodeConfig[]) {
-    const text = await this.configSync.prepare(version, nodes);
-    const members = this.client.snapshot().cpgMembers.map((m) => m.nodeid);
+    const text = await this.configSync.prepare(version, nodes, this.addedNames);
+    // A node being removed refuses a file without itself: do not wait for its acknowledgement.
+    const members = this.client.snapshot().cpgMembers.map((m) => m.nodeid).filter((id) => nodes.some((n) => n.nodeid === id));
     this.configSync.expectAcks(version, [...new Set(members)], (missing) => {
       if (missing.length) this.log.warn({ version, missing }, "nodes did not acknowledge the new corosync.conf");
       this.configSync.reloadCorosync().then(
@@ -350,6 +418,7 @@ export class Daemon {
   async stop(signal: string) {
     this.log.info({ signal }, "stopping: releasing the cluster IP and the panel");
     if (this.tick) clearInterval(this.tick);
+    this.fileSync?.stop();
     await this.panel?.stop().catch(() => undefined);
     await this.ip?.release().catch(() => undefined);
     this.watchdog?.disarm();

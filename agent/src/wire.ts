@@ -10,7 +10,18 @@ export const AdminRequestSchema = z.discriminatedUnion("kind", [
     nodeid: z.number().int().positive(),
     prio: z.number().int().min(0).max(1_000_000).optional(),
     replication: z.boolean().optional(),
+    /** Maintenance mode: the master drains the node and never places VMs on it. */
+    maintenance: z.boolean().optional(),
   }),
+  // `corolistener node add|remove` (and the installer): the master changes the nodelist.
+  z.object({
+    kind: z.literal("add-node"),
+    nodeid: z.number().int().min(1).max(0xffff),
+    addr: z.string().min(1).max(255),
+    prio: z.number().int().min(0).max(1_000_000),
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/).optional(),
+  }),
+  z.object({ kind: z.literal("remove-node"), nodeid: z.number().int().positive() }),
 ]);
 export type AdminRequest = z.infer<typeof AdminRequestSchema>;
 

@@ -23,9 +23,14 @@ program
   .option("--no-mariadb", "do not run MariaDB on the nodes")
   .option("--token <ms>", "corosync token timeout", int, 1000)
   .option("--forward <port>", "serve the panel on 127.0.0.1:<port> (0: no forwarder)", int, 15000)
-  .action(async (o: { nodes: number; agents: boolean; mariadb: boolean; token: number; forward: number }) => {
+  .option("--file-sync [schedule]", "file replication: an rsync daemon per node; the master copies on this croner schedule (default every 5 minutes)")
+  .option("--crypto", "knet crypto with a shared authkey (as in production)")
+  .option("--standby <ids>", "nodes built but left out of the cluster, e.g. 4 or 4,5: machines for `corolistener install`")
+  .action(async (o: { nodes: number; agents: boolean; mariadb: boolean; token: number; forward: number; fileSync?: string | boolean; crypto?: boolean; standby?: string }) => {
     const t0 = Date.now();
-    const lab = await Lab.up({ name: labName(), nodes: o.nodes, agents: o.agents, mariadb: o.mariadb, tokenMs: o.token, teardownOnExit: false });
+    const standby = o.standby ? o.standby.split(",").map((id) => int(id.trim())) : [];
+    const lab = await Lab.up({ name: labName(), nodes: o.nodes, agents: o.agents, mariadb: o.mariadb, tokenMs: o.token, teardownOnExit: false, crypto: o.crypto, standby,
+      fileSync: o.fileSync ? { schedule: typeof o.fileSync === "string" ? o.fileSync : "*/5 * * * *" } : undefined });
     console.log(`lab ${lab.name}: ${o.nodes} nodes quorate in ${Date.now() - t0} ms`);
     for (const n of lab.topo.nodes) console.log(`  ${n.name}  ${n.ctlAddr}  prio ${n.prio}  netns ${n.ns}`);
     console.log(`cluster IP ${lab.topo.clusterIp} (held by the master), test IP ${lab.topo.testIp}`);

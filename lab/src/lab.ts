@@ -2,6 +2,7 @@
 // namespace, joined by bridges that live in a switch namespace. Usable from the CLI and tests.
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCorosyncConf, writeCorosyncConf } from "@ha/shared";
@@ -9,6 +10,7 @@ import { labTopology, findNode, partitionRuleset, type LabNode, type LabTopology
 import { mustRun, run, runSyncQuiet, sleep, type RunResult } from "@ha/shared";
 import { findProcesses, pidsInNetns, spawnDetached, terminate, isAlive, type ProcessKind } from "./processes.ts";
 import { prepareMariadb, waitMariadb, LAB_DB_USERS } from "./mariadb.ts";
+import { labFileSyncConfig, type LabFileSyncOptions } from "./file-sync.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const LAB_ROOT = "/var/tmp/ha-lab";
@@ -29,6 +31,12 @@ export type LabOptions = {
   ha?: Record<string, number | boolean>;
   /** Tear the lab down when this process exits (tests); the CLI's `lab up` leaves it running. */
   teardownOnExit?: boolean;
+  /** File replication: a `fileSync` section in agent configs and an rsync daemon (`rsyncd`) on every node. */
+  fileSync?: LabFileSyncOptions;
+  /** Nodes built (namespaces, links, mounts) but not in the cluster and running nothing: machines waiting for `corolistener install`. */
+  standby?: number[];
+  /** knet crypto (aes256/sha256) with one shared /etc/corosync/authkey, as in production; default off. */
+  crypto?: boolean;
 };
 
 type LabState = {
@@ -43,6 +51,9 @@ type LabState = {
   tokenMs: number;
   ha: Record<string, number | boolean>;
   forwarders?: number[]; // port forwarders in the root namespace (ended by down)
+  fileSync?: LabFileSyncOptions;
+  standby?: number[];
+  crypto?: boolean;
 };
 
 const stateDir = (name: string) => join(LAB_ROOT, name);
@@ -67,6 +78,8 @@ export class Lab {
   static async up(opts: LabOptions): Promise<Lab> {
     const name = opts.name ?? "lab";
     const topo = labTopology(name, opts.nodes); // validates before touching anything
+    for (const id of opts.standby ?? []) findNode(topo, id);
+    if (new Set(opts.standby ?? []).size >= opts.nodes) throw new Error("standby: at least one node must start in the cluster");
     destroyLab(name); // a stale lab from a crashed run
     const lab = new Lab({
       name,
@@ -79,21 +92,27 @@ export class Lab {
       mariadb: opts.mariadb ?? false,
       ha: opts.ha ?? {},
       tokenMs: opts.tokenMs ?? 1000,
+      fileSync: opts.fileSync,
+      standby: opts.standby ?? [],
+      crypto: opts.crypto ?? false,
     });
     mkdirSync(join(stateDir(name), "storage"), { recursive: true });
     lab.save();
     if (opts.teardownOnExit ?? true) guardTeardownOnExit(name);
     try {
       await lab.buildSwitch();
-      for (const node of topo.nodes) await lab.buildNode(node);
+      const authkey = lab.state.crypto ? randomBytes(256) : null;
+      for (const node of topo.nodes) await lab.buildNode(node, authkey);
       lab.save();
-      await Promise.all(topo.nodes.map((n) => lab.start(n.id, "corosync")));
-      await lab.waitQuorate(topo.nodes.map((n) => n.id), 30_000);
+      const members = lab.clusterNodes();
+      await Promise.all(members.map((n) => lab.start(n.id, "corosync")));
+      await lab.waitQuorate(members.map((n) => n.id), 30_000);
       if (lab.state.mariadb) {
-        await Promise.all(topo.nodes.map((n) => lab.start(n.id, "mariadb")));
-        await Promise.all(topo.nodes.map((n) => waitMariadb(lab, n.id, 60_000)));
+        await Promise.all(members.map((n) => lab.start(n.id, "mariadb")));
+        await Promise.all(members.map((n) => waitMariadb(lab, n.id, 60_000)));
       }
-      if (lab.state.agents) await Promise.all(topo.nodes.map((n) => lab.start(n.id, "agent")));
+      if (lab.state.fileSync) await Promise.all(members.map((n) => lab.start(n.id, "rsyncd")));
+      if (lab.state.agents) await Promise.all(members.map((n) => lab.start(n.id, "agent")));
       return lab;
     } catch (err) {
       destroyLab(name);
@@ -109,6 +128,11 @@ export class Lab {
   }
   storageDir() {
     return join(stateDir(this.name), "storage");
+  }
+
+  /** The nodes that form the cluster at `up` (all but the standby ones). */
+  clusterNodes(): LabNode[] {
+    return this.topo.nodes.filter((n) => !(this.state.standby ?? []).includes(n.id));
   }
 
   private save() {
@@ -128,7 +152,7 @@ export class Lab {
     await this.applyPartition();
   }
 
-  private async buildNode(node: LabNode) {
+  private async buildNode(node: LabNode, authkey: Buffer | null) {
     const { switchNs: sw } = this.topo;
     await mustRun("ip", ["netns", "add", node.ns]);
     await mustRun("ip", ["-n", node.ns, "link", "set", "lo", "up"]);
@@ -145,8 +169,12 @@ export class Lab {
     // Private directories that get bind-mounted over the node's view of the system paths.
     const dir = this.nodeDir(node.id);
     for (const sub of ["etc-corosync", "lib-corosync", "log", "lib-mysql"]) mkdirSync(join(dir, sub), { recursive: true });
-    writeFileSync(join(dir, "etc-corosync", "corosync.conf"), this.corosyncConf());
-    writeFileSync(join(dir, "etc-corosync", "corolistener.json"), JSON.stringify(this.agentConfig(node), null, 2));
+    // A standby machine gets its cluster files from `corolistener install`.
+    if (!(this.state.standby ?? []).includes(node.id)) {
+      writeFileSync(join(dir, "etc-corosync", "corosync.conf"), this.corosyncConf());
+      writeFileSync(join(dir, "etc-corosync", "corolistener.json"), JSON.stringify(this.agentConfig(node), null, 2));
+      if (authkey) writeFileSync(join(dir, "etc-corosync", "authkey"), authkey, { mode: 0o400 });
+    }
     this.state.anchors[node.id] = await startAnchor(node, dir, this.storageDir());
   }
 
@@ -157,9 +185,9 @@ export class Lab {
         tokenMs: this.state.tokenMs,
         // Keep detection time flat whatever the lab size (corosync adds 650 ms per node beyond two).
         tokenCoefficientMs: 0,
-        crypto: false,
+        crypto: this.state.crypto ?? false,
         logFile: "/var/log/corosync/corosync.log",
-        nodes: this.topo.nodes.map((n) => ({ nodeid: n.id, name: n.name, ring0Addr: n.ctlAddr, prio: n.prio, replication: true })),
+        nodes: this.clusterNodes().map((n) => ({ nodeid: n.id, name: n.name, ring0Addr: n.ctlAddr, prio: n.prio, replication: true })),
       }),
     );
   }
@@ -182,6 +210,7 @@ export class Lab {
             database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password },
             panelDb: { user: LAB_DB_USERS.panel.user, password: LAB_DB_USERS.panel.password },
           } : {}),
+      ...(this.state.fileSync ? { fileSync: labFileSyncConfig(this.topo, node, this.state.fileSync) } : {}),
     };
   }
 
@@ -220,6 +249,7 @@ export class Lab {
     const argv: Record<ProcessKind, string[] | null> = {
       corosync: ["corosync", "-f"],
       agent: [...tsx, join(REPO_ROOT, "agent/src/cli/corolistener.ts"), "daemon", "--config", NODE_AGENT_CONFIG],
+      rsyncd: [...tsx, join(REPO_ROOT, "agent/src/cli/nodereplication.ts"), "serve", "--config", NODE_AGENT_CONFIG],
       mariadb: kind === "mariadb" ? prepareMariadb(this.nodeDir(id), findNode(this.topo, id)) : null,
       panel: null,
       vm: null,
@@ -281,6 +311,7 @@ export class Lab {
       await this.start(node.id, "mariadb");
       await waitMariadb(this, node.id, 60_000);
     }
+    if (this.state.fileSync && this.processes(node.id, "rsyncd").length === 0) await this.start(node.id, "rsyncd");
     if (this.state.agents && this.processes(node.id, "agent").length === 0) await this.start(node.id, "agent");
   }
 
@@ -290,8 +321,9 @@ export class Lab {
    */
   forwardPanel(port: number, panelPort = 1500): number {
     const target = `${this.topo.clusterIp}:${panelPort}`;
+    // socat splits the EXEC command at every ':', so the inner address's colons are escaped ("\:").
     const pid = spawnDetached(
-      ["socat", `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `EXEC:ip netns exec ${this.topo.switchNs} socat STDIO TCP\:${target}`],
+      ["socat", `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `EXEC:ip netns exec ${this.topo.switchNs} socat STDIO TCP\\:${target.replace(/:/g, "\\:")}`],
       join(stateDir(this.name), "forward.log"),
     );
     this.state.forwarders = [...(this.state.forwarders ?? []), pid];

@@ -18,10 +18,10 @@ const program = new Command("corolistener")
     // Prefer the daemon's live view (HA statuses); without a running daemon, ask corosync directly.
     const live = readLiveStatus(loadAgentConfig(o.config).statusFile);
     if (live) {
-      const rows = nodeListFromView(live.view);
+      const rows = nodeListFromView(live.view, live.db);
       if (o.json) {
         const v = live.view;
-        const out = { source: "daemon", localNodeId: v.localNodeId, quorate: v.quorum.quorate === true, members: v.quorum.members, quorum: v.quorum, master: v.master, nodes: rows, reasons: v.reasons };
+        const out = { source: "daemon", localNodeId: v.localNodeId, quorate: v.quorum.quorate === true, members: v.quorum.members, quorum: v.quorum, master: v.master, nodes: rows, reasons: v.reasons, ...(live.db ? { databaseCheckedAt: new Date(live.db.checkedAt).toISOString() } : {}) };
         process.stdout.write(JSON.stringify(out, null, 2) + "\n");
       } else {
         process.stdout.write(renderNodeList(rows));
@@ -69,6 +69,28 @@ program
   });
 
 program
+  .command("maintenance <nodeid> <onoff>")
+  .description("maintenance mode on|off: the master drains the node (its VMs restart elsewhere, one by one) and places nothing there")
+  .option("-c, --config <file>", "agent settings (JSON)")
+  .action(async (nodeid: string, onoff: string, o: { config?: string }) => {
+    if (!/^[1-9]\d*$/.test(nodeid)) throw new Error(`node id must be a positive integer, got ${JSON.stringify(nodeid)}`);
+    if (onoff !== "on" && onoff !== "off") throw new Error(`maintenance takes on or off, got ${JSON.stringify(onoff)}`);
+    await askDaemon(o.config, { kind: "set-node", nodeid: Number(nodeid), maintenance: onoff === "on" });
+  });
+
+program
+  .command("admission")
+  .description("can the cluster lose any one node and still place every HA VM? (exit 0 ok, 2 warn)")
+  .option("--json", "print JSON")
+  .option("-c, --config <file>", "agent settings (JSON), for the shared storage path and status file")
+  .action(async (o: { json?: boolean; config?: string }) => {
+    const { readAdmission, renderAdmission } = await import("./admission.ts");
+    const report = await readAdmission(loadAgentConfig(o.config));
+    process.stdout.write(o.json ? JSON.stringify(report, null, 2) + "\n" : renderAdmission(report));
+    if (!report.ok) process.exitCode = 2;
+  });
+
+program
   .command("elect")
   .description("re-elect the master now (the best prio wins even without failback)")
   .option("-c, --config <file>", "agent settings (JSON)")
@@ -94,6 +116,60 @@ vm.command("define <name>")
       restartPriority: o.restartPriority,
     });
     process.stdout.write(`defined ${name}\n`);
+  });
+
+// Node membership (run on a member; the master applies it) and the installer (run on the new node).
+const node = program.command("node").description("add or remove cluster nodes (run on a member; the master distributes corosync.conf)");
+node
+  .command("add")
+  .description("add a node to corosync.conf everywhere (config_version+1); refused without quorum or on a duplicate id/address")
+  .requiredOption("--id <nodeid>", "the new node's corosync nodeid", Number)
+  .requiredOption("--addr <ip>", "its ring0 address")
+  .option("--prio <n>", "its priority (higher = preferred master)", Number, 0)
+  .option("--name <name>", "its corosync node name")
+  .option("-c, --config <file>", "agent settings (JSON)")
+  .action(async (o: { id: number; addr: string; prio: number; name?: string; config?: string }) => {
+    const { nodeAdd } = await import("./node-commands.ts");
+    process.stdout.write(await nodeAdd(o.config, { nodeid: o.id, addr: o.addr, prio: o.prio, name: o.name }));
+  });
+node
+  .command("remove <nodeid>")
+  .description("remove a drained node from corosync.conf everywhere; refused if it owns VMs, is the master, or quorum would be lost")
+  .option("--drain", "first put it in maintenance and wait until its VMs run elsewhere")
+  .option("-c, --config <file>", "agent settings (JSON)")
+  .action(async (nodeid: string, o: { drain?: boolean; config?: string }) => {
+    const { nodeRemove } = await import("./node-commands.ts");
+    process.stdout.write(await nodeRemove(o.config, Number(nodeid), { drain: o.drain, say: (line) => process.stdout.write(line + "\n") }));
+  });
+node
+  .command("join-info")
+  .description("print what a joining node needs (corosync.conf, authkey, agent settings, quorum) as JSON; used by install over ssh")
+  .option("-c, --config <file>", "agent settings (JSON)")
+  .action(async (o: { config?: string }) => {
+    const { joinInfo } = await import("./node-commands.ts");
+    process.stdout.write(JSON.stringify(await joinInfo(o.config)) + "\n");
+  });
+
+program
+  .command("install")
+  .description("prepare this machine and add it to a running cluster through a member (see README: Installing a node)")
+  .requiredOption("--nodeid <n>", "this node's corosync nodeid (free in the cluster)")
+  .requiredOption("--addr <ip>", "this node's ring0 address")
+  .option("--prio <n>", "this node's priority", "0")
+  .option("--name <name>", "this node's corosync name (default: hostname)")
+  .option("--member <ssh-destination>", "a cluster member, reached with ssh (e.g. root@10.0.0.11)")
+  .option("--member-exec <prefix>", "instead of ssh: a command prefix that runs commands on a member")
+  .option("--member-cli <command>", "corolistener's command on the member", "corolistener")
+  .option("--member-config <file>", "the agent settings file on the member")
+  .option("--root <dir>", "prefix for the agent, its unit and settings (not /etc/corosync)", "/")
+  .option("--agent-config <file>", "where this node's agent settings go", "/etc/corolistener/config.json")
+  .option("--agent-source <dir>", "the corolistener checkout to install (default: this one)")
+  .option("--packages <auto|skip>", "install missing packages with apt-get/dnf, or only warn", "auto")
+  .option("--no-start", "write everything but do not start chrony, corosync and the agent")
+  .action(async (raw: Record<string, unknown>) => {
+    const { install, parseInstallOptions, thisCheckout } = await import("../install/installer.ts");
+    const o = parseInstallOptions({ ...raw, agentSource: raw.agentSource ?? thisCheckout() });
+    await install(o, (line) => process.stdout.write(line + "\n"));
   });
 
 program.parseAsync().catch((err: Error) => {

@@ -8,6 +8,8 @@ import {
   readClusterConfig,
   setConfigVersion,
   setNodeAttribute,
+  addNode,
+  removeNode,
   writeFileAtomic,
   run,
 } from "@ha/shared";
@@ -15,12 +17,24 @@ import type { NodeConfig } from "../core/types.ts";
 
 export const COROSYNC_CONF = "/etc/corosync/corosync.conf";
 
-/** The current file with the desired prio/replication applied and the new version (pure). */
-export function renderDistributedConfig(currentText: string, version: number, nodes: NodeConfig[]): string {
+/**
+ * The current file turned into the desired node list (nodes added or removed, prio/replication
+ * applied) with the new version (pure). `names` gives the corosync `name` of nodes being added.
+ */
+export function renderDistributedConfig(currentText: string, version: number, nodes: NodeConfig[], names: ReadonlyMap<number, string> = new Map()): string {
   let root = parseCorosyncConf(currentText);
+  const present = new Set(readClusterConfig(root).nodes.map((n) => n.nodeid));
+  const wanted = new Set(nodes.map((n) => n.nodeid));
+  for (const id of present) if (!wanted.has(id)) root = removeNode(root, id);
+  for (const n of nodes) {
+    if (present.has(n.nodeid)) continue;
+    if (!n.addr) throw new Error(`cannot add n${n.nodeid} to corosync.conf: no address`);
+    root = addNode(root, { nodeid: n.nodeid, name: names.get(n.nodeid), ring0Addr: n.addr, prio: n.prio, replication: n.replication ?? true });
+  }
   for (const n of nodes) {
     root = setNodeAttribute(root, n.nodeid, "prio", n.prio);
     if (n.replication !== undefined) root = setNodeAttribute(root, n.nodeid, "replication", n.replication ? "on" : "off");
+    if (n.maintenance !== undefined) root = setNodeAttribute(root, n.nodeid, "maintenance", n.maintenance ? "on" : "off");
   }
   return writeCorosyncConf(setConfigVersion(root, BigInt(version)));
 }
@@ -56,8 +70,8 @@ export class ConfigSync {
   }
 
   /** Master side: the text to multicast. */
-  async prepare(version: number, nodes: NodeConfig[]): Promise<string> {
-    return renderDistributedConfig(await readFile(this.path, "utf8"), version, nodes);
+  async prepare(version: number, nodes: NodeConfig[], names?: ReadonlyMap<number, string>): Promise<string> {
+    return renderDistributedConfig(await readFile(this.path, "utf8"), version, nodes, names);
   }
 
   /** Any node: validate and install a received file. Throws with the reason when refused. */

@@ -15,6 +15,8 @@ export type PanelOptions = LockFiles & {
   /** The daemon's live view, which the panel streams to browsers. */
   statusFile: string;
   db?: { socketPath: string; user: string; password: string; database: string };
+  /** This node's own address: there the panel answers with a refusal pointing to the cluster IP. */
+  nodeAddr?: () => string | undefined;
 };
 
 export class Panel {
@@ -58,6 +60,7 @@ export class Panel {
         PANEL_HOST: this.o.host,
         PANEL_PORT: String(this.o.port),
         PANEL_NODE: `n${this.o.nodeid}`,
+        ...(this.o.nodeAddr?.() ? { PANEL_NODE_ADDR: this.o.nodeAddr()! } : {}),
         PANEL_RELOCATED_MARKER: this.o.relocatedMarkerFile,
         PANEL_STATUS_FILE: this.o.statusFile,
         ...(this.o.db

@@ -19,7 +19,8 @@ const conf = (version: bigint) =>
   );
 
 test("the master's distributed file carries the new prios and version, everything else kept", () => {
-  const text = renderDistributedConfig(conf(4n), 5, [{ nodeid: 1, prio: 99, replication: true }]);
+  // The list is the whole desired nodelist (a node left out would be removed: see node-admin.test.ts).
+  const text = renderDistributedConfig(conf(4n), 5, [{ nodeid: 1, prio: 99, replication: true }, { nodeid: 2, prio: 20 }]);
   const cfg = readClusterConfig(parseCorosyncConf(text));
   assert.equal(cfg.configVersion, 5n);
   assert.deepEqual(cfg.nodes.map((n) => [n.nodeid, n.prio, n.replication]), [[1, 99, true], [2, 20, false]]);
