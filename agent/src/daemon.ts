@@ -128,7 +128,10 @@ export class Daemon {
       this.db = new DbEffects({
         self: localNodeId,
         config: c.database,
-        peers: () => nodesFrom(this.client.snapshot()).map((n) => ({ nodeid: n.nodeid, host: n.addr ?? "", replication: n.replication ?? true })),
+        peers: () => {
+          const snap = this.client.snapshot();
+          return nodesFrom(snap).map((n) => ({ nodeid: n.nodeid, host: n.addr ?? "", replication: n.replication ?? true, member: snap.members.includes(n.nodeid) }));
+        },
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       });
       this.db.startWatch(); // every node's DB state for `corolistener -l`; disk guard and replica incidents

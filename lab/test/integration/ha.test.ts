@@ -160,8 +160,9 @@ describe("HA on a 5-node lab partitioned 2|3 with the master on the 2-side", { t
       await lab.partition([[1, 2], [3, 4, 5]]);
       await servedBy(watch, 3, mark);
       assert.deepEqual(await checker.holders(), [3]);
-      const minority = await lab.exec(1, ["sh", "-c", "ss -ltn | grep -c ':1500 ' || true"]);
-      assert.equal(minority.stdout.trim(), "0", "no panel on the old master");
+      // Only the cluster-IP listener counts: every node answers on its own address with a refusal page.
+      const minority = await lab.exec(1, ["sh", "-c", `ss -ltn | grep -cF '${lab.topo.clusterIp}:1500 ' || true`]);
+      assert.equal(minority.stdout.trim(), "0", "no panel on the old master's cluster IP");
       await lab.heal();
       await waitView(lab, 1, "n1 rejoined as a member under n3", (v) => v.master === 3 && statusOf(v, 1) === "member", 45_000);
       assert.deepEqual(await checker.holders(), [3]);

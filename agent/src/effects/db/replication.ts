@@ -11,7 +11,12 @@ import { containsPos, errantGtids, formatGtidPos, gtidText, mostAdvanced, type G
 import { exec, ioWaitingForSpace, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
 import { describeNode, type DbNodeHealth, type DbProbe } from "./health.ts";
 
-export type DbPeer = { nodeid: number; host: string; port?: number; replication: boolean };
+/**
+ * `member: false` = not in this node's current corosync membership: most likely down, so the
+ * promotion gives it only `outsiderReachTimeoutMs` (a live server on the LAN answers in
+ * milliseconds; a crashed host never does, and waiting the full timeout delays every failover).
+ */
+export type DbPeer = { nodeid: number; host: string; port?: number; replication: boolean; member?: boolean };
 
 export type DbReplicationOptions = {
   self: number;
@@ -27,6 +32,8 @@ export type DbReplicationOptions = {
   catchUpTimeoutMs?: number;
   /** How long a peer may take to answer at all. */
   reachTimeoutMs?: number;
+  /** The same for a peer outside the current membership (see DbPeer.member). */
+  outsiderReachTimeoutMs?: number;
   /** How long follow() waits for the master to become writable. */
   masterWaitMs?: number;
   log?: (level: "info" | "warn" | "error", msg: string, extra?: object) => void;
@@ -65,7 +72,7 @@ export class DbReplication {
   private readonly now: () => number;
 
   constructor(opts: DbReplicationOptions) {
-    this.o = { catchUpTimeoutMs: 30_000, reachTimeoutMs: 2000, masterWaitMs: 30_000, ...opts };
+    this.o = { catchUpTimeoutMs: 30_000, reachTimeoutMs: 2000, outsiderReachTimeoutMs: 300, masterWaitMs: 30_000, ...opts };
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -75,9 +82,9 @@ export class DbReplication {
     return p;
   }
 
-  private async reach(nodeid: number): Promise<SqlConn> {
+  private async reach(nodeid: number, timeoutMs = this.o.reachTimeoutMs): Promise<SqlConn> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.o.reachTimeoutMs} ms`)), this.o.reachTimeoutMs)));
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
     const pending = this.o.connect(nodeid);
     try {
       return await Promise.race([pending, timeout]);
@@ -90,7 +97,7 @@ export class DbReplication {
   }
 
   private async survey(peer: DbPeer): Promise<Reached> {
-    const conn = await this.reach(peer.nodeid);
+    const conn = await this.reach(peer.nodeid, peer.member === false && peer.nodeid !== this.o.self ? this.o.outsiderReachTimeoutMs : this.o.reachTimeoutMs);
     try {
       return { nodeid: peer.nodeid, peer, conn, state: await readState(conn) };
     } catch (err) {
