@@ -64,7 +64,8 @@ export class Daemon {
   private readonly inbox: AdminInbox;
   /** corosync `name` of nodes added with `corolistener node add --name`. */
   private readonly addedNames = new Map<number, string>();
-  private lastLocalVms = "";
+  /** null until the first report: "no VM runs here" must be said once too (the core waits for it). */
+  private lastLocalVms: string | null = null;
   /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
   private readonly queues = new Map<string, Promise<unknown>>();
   private tick: NodeJS.Timeout | null = null;
@@ -237,8 +238,8 @@ export class Daemon {
   private async startVm(vm: string, epoch: number) {
     if (!this.vms || !this.metadata) throw new Error(`vm ${vm}: this node has no VM driver or shared storage`);
     await this.metadata.assertOwned(vm, this.localNodeId, epoch);
-    const def = (await this.metadata.read()).definitions.get(vm);
-    if (!def) throw new Error(`vm ${vm}: no definition on the shared storage`);
+    const def = await this.metadata.definition(vm);
+    if (!def) throw new Error(`vm ${vm}: no valid definition on the shared storage`);
     await this.vms.define(def);
     await this.vms.start(vm);
     await this.reportLocalVms();
@@ -390,7 +391,10 @@ export class Daemon {
       case "DemoteDatabase":
         return this.result(a, this.db?.demote(a.reason) ?? Promise.resolve());
       case "PromoteDatabase":
-        return this.result(a, this.db?.promote(a.reason) ?? Promise.resolve());
+        return this.result(
+          a,
+          this.db?.promote(a.reason).then((r) => this.failover?.tracker.dbWritable(Date.now() - (r.totalMs - r.writableAfterMs))) ?? Promise.resolve(),
+        );
       case "FollowDatabase":
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":

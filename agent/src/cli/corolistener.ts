@@ -160,12 +160,12 @@ program
   .option("--member <ssh-destination>", "a cluster member, reached with ssh (e.g. root@10.0.0.11)")
   .option("--member-exec <prefix>", "instead of ssh: a command prefix that runs commands on a member")
   .option("--member-cli <command>", "corolistener's command on the member", "corolistener")
-  .option("--member-config <file>", "the agent settings file on the member")
+  .option("--member-config <file>", "the agent settings file on the member (the new node's template)", "/etc/corolistener/config.json")
   .option("--root <dir>", "prefix for the agent, its unit and settings (not /etc/corosync)", "/")
   .option("--agent-config <file>", "where this node's agent settings go", "/etc/corolistener/config.json")
   .option("--agent-source <dir>", "the corolistener checkout to install (default: this one)")
   .option("--packages <auto|skip>", "install missing packages with apt-get/dnf, or only warn", "auto")
-  .option("--no-start", "write everything but do not start chrony, corosync and the agent")
+  .option("--no-start", "write everything but do not start chrony, MariaDB, corosync and the agent (prints what remains)")
   .action(async (raw: Record<string, unknown>) => {
     const { install, parseInstallOptions, thisCheckout } = await import("../install/installer.ts");
     const o = parseInstallOptions({ ...raw, agentSource: raw.agentSource ?? thisCheckout() });

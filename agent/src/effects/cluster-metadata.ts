@@ -3,6 +3,7 @@
 // record names it with the epoch it was told (a fencing token that outlives any stale master).
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { writeFileAtomic } from "@ha/shared";
 import { VmDefinitionSchema, type VmDefinition } from "./vm/driver.ts";
@@ -91,6 +92,12 @@ export class ClusterMetadata {
     await writeFileAtomic(file, JSON.stringify(next, null, 2));
   }
 
+  /** One VM's definition (a start reads only its own record, not the whole inventory). */
+  async definition(vm: string): Promise<VmDefinition | null> {
+    const r = VmRecordSchema.safeParse(await readFile(join(this.vmsDir, `${vm}.json`), "utf8").then(JSON.parse).catch(() => null));
+    return r.success ? r.data.definition : null;
+  }
+
   async owner(vm: string): Promise<Ownership | null> {
     const r = OwnershipSchema.safeParse(await readFile(join(this.ownersDir, `${vm}.json`), "utf8").then(JSON.parse).catch(() => null));
     return r.success ? r.data : null;
@@ -115,11 +122,23 @@ export class ClusterMetadata {
     await writeFileAtomic(join(this.ownersDir, `${o.vm}.json`), JSON.stringify(o));
   }
 
-  /** The fencing check before a start: the record must name this node with exactly this epoch. */
-  async assertOwned(vm: string, node: number, epoch: number): Promise<void> {
-    const o = await this.owner(vm);
-    if (!o || o.node !== node || o.epoch !== epoch) {
-      throw new Error(`vm ${vm}: not starting: the ownership record says ${o ? `${o.node === null ? "no owner" : `n${o.node}`} epoch ${o.epoch}` : "nothing"}, not n${node} epoch ${epoch}`);
+  /**
+   * The fencing-token check before a start. The cluster agrees on an owner over CPG and the master
+   * writes the record right after, so a record with an older epoch may be that write still on its
+   * way: wait up to `waitMs` for it instead of failing (and retrying only after vmRetryMs). A record
+   * naming anyone else at the same or a newer epoch fails at once.
+   */
+  async assertOwned(vm: string, node: number, epoch: number, waitMs = 2000): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const o = await this.owner(vm);
+      if (o && o.node === node && o.epoch === epoch) return;
+      const stillOnItsWay = !o || o.epoch < epoch;
+      if (!stillOnItsWay || Date.now() >= deadline) {
+        throw new Error(`vm ${vm}: not starting: the ownership record says ${o ? `${o.node === null ? "no owner" : `n${o.node}`} epoch ${o.epoch}` : "nothing"}, not n${node} epoch ${epoch}`);
+      }
+      await sleep(50);
     }
   }
+
 }

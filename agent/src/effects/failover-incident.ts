@@ -173,6 +173,15 @@ export class FailoverTracker {
   }
 
   /** The takeover still being followed (not aborted). */
+  /**
+   * The promotion reports when the database became writable; its action completes later (after
+   * repointing the replicas), and that later time is not what clients wait for.
+   */
+  dbWritable(wall: number): void {
+    const t = this.active();
+    if (t && t.db === null && t.dbIssuedAt !== null) t.db = { at: Math.max(wall, t.dbIssuedAt), ok: true };
+  }
+
   private active(): Takeover | null {
     return this.takeover && this.takeover.abortedAt === null ? this.takeover : null;
   }

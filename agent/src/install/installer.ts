@@ -8,7 +8,10 @@
 // 3. runs `corolistener node add` on that member: the master checks again, bumps config_version,
 //    distributes corosync.conf to every member and reloads corosync;
 // 4. fetches the new corosync.conf and the authkey (over the same ssh channel), writes them with
-//    the agent, its settings and its systemd unit; starts chrony, corosync and the agent.
+//    the agent, its settings (the member's: the cluster's DB credentials and file replication
+//    secret travel in them, over that channel too), its systemd units and, when the agents manage
+//    MariaDB, its replication config and accounts' SQL; starts chrony, MariaDB (and creates the
+//    accounts), corosync, the file replication receiver and the agent (--no-start: prints the steps).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, symlinkSync, rmSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -24,11 +27,15 @@ import {
   packageCommand,
   preflightRefusals,
   agentConfigFor,
+  mariadbFilesFor,
+  unitsToStart,
+  remainingSteps,
   renderAgentUnit,
   renderFileSyncUnit,
   parseJoinInfo,
   REQUIRED_PACKAGES,
   type InstallOptions,
+  type Distro,
 } from "./plan.ts";
 
 /** Test hook: pretend this node's clock is off by this many ms (the real clock cannot be moved in tests). */
@@ -66,6 +73,10 @@ async function fetchJoinInfo(o: InstallOptions): Promise<JoinInfo> {
   return parseJoinInfo(await onMember(o, memberCliArgv(o, ["node", "join-info"])));
 }
 
+function thisDistro(): Distro | null {
+  return existsSync("/etc/debian_version") ? "debian" : existsSync("/etc/almalinux-release") || existsSync("/etc/redhat-release") ? "alma" : null;
+}
+
 async function ensurePackages(o: InstallOptions, say: Say) {
   const missing = REQUIRED_PACKAGES.filter((p) => spawnSync("sh", ["-c", `command -v ${p.binary} || test -x /usr/sbin/${p.binary}`]).status !== 0);
   if (missing.length === 0) return say("packages: corosync, mariadb, rsync and chrony are installed");
@@ -73,7 +84,7 @@ async function ensurePackages(o: InstallOptions, say: Say) {
     for (const p of missing) say(`warning: ${p.binary} is missing (${p.why}); install it before production use`);
     return;
   }
-  const distro = existsSync("/etc/debian_version") ? "debian" : existsSync("/etc/almalinux-release") || existsSync("/etc/redhat-release") ? "alma" : null;
+  const distro = thisDistro();
   if (!distro) throw new Error(`missing ${missing.map((p) => p.binary).join(", ")} and this is neither Debian nor Alma: install them, or pass --packages skip`);
   const cmd = packageCommand(distro, missing)!;
   say(`installing: ${cmd.join(" ")}`);
@@ -97,7 +108,8 @@ export async function install(o: InstallOptions, sayLine: Say): Promise<void> {
   // Each line says how long the install has been running, so slow steps are visible.
   const t0 = Date.now();
   const say: Say = (line) => sayLine(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
-  const paths = installPaths(o);
+  const distro = thisDistro() ?? "debian";
+  const paths = installPaths(o, distro);
   const memberName = o.member ?? "the member";
 
   // ---- checks: nothing is changed before all of them passed
@@ -107,6 +119,12 @@ export async function install(o: InstallOptions, sayLine: Say): Promise<void> {
   say(`clock: ${Math.round(offsetMs)} ms from ${memberName}`);
   const before = await fetchJoinInfo(o);
   const refusals = preflightRefusals({ options: o, facts: before.facts, corosyncConf: before.corosyncConf, authkey: before.authkey, clockOffsetMs: offsetMs, memberName });
+  // The member's settings become this node's: a bad template must stop us before the cluster changes.
+  try {
+    mariadbFilesFor(agentConfigFor(before.agentConfig, o.name, o.addr), o);
+  } catch (err) {
+    refusals.push((err as Error).message);
+  }
   if (refusals.length) throw new Error(`refusing to install n${o.nodeid}; nothing was changed:\n  - ${refusals.join("\n  - ")}`);
   say(`cluster ${before.clusterName}: config_version ${before.configVersion}, quorate with n${before.facts.members.join(", n")}`);
   // Packages only once the cluster said yes, and before the cluster changes.
@@ -124,15 +142,19 @@ export async function install(o: InstallOptions, sayLine: Say): Promise<void> {
     throw new Error(`${(err as Error).message}\nthe cluster already lists n${o.nodeid}: undo with \`corolistener node remove ${o.nodeid}\` on a member`);
   }
 
-  if ("database" in info.agentConfig) say("warning: the settings manage MariaDB: configure it on this node for replication (README \"Installing a node\")");
-  if (!o.start) return say("not starting services (--no-start): start chrony, corosync and corolistener yourself");
-  // Debian starts corosync with its own one-node config when the package is installed: restart, not just start.
-  const chrony = existsSync("/etc/debian_version") ? "chrony" : "chronyd";
+  const units = unitsToStart(info.agentConfig, distro);
+  const manageDb = "database" in info.agentConfig;
+  if (!o.start) {
+    const steps = remainingSteps(units, manageDb ? paths.mariadbAccountsSql : null);
+    return say(`not starting services (--no-start); still to do on this node:\n  ${steps.join("\n  ")}`);
+  }
   await mustRun("systemctl", ["daemon-reload"]);
-  // File replication's receiver only where the settings configure it.
-  const units = [chrony, "corosync", ...("fileSync" in info.agentConfig ? ["nodereplication"] : []), "corolistener"];
   await mustRun("systemctl", ["enable", ...units], { timeoutMs: 60_000 });
-  for (const unit of units) await mustRun("systemctl", ["restart", unit], { timeoutMs: 60_000 });
+  // Debian starts corosync (and MariaDB) with its own defaults when the package is installed: restart, not just start.
+  for (const unit of units) {
+    await mustRun("systemctl", ["restart", unit], { timeoutMs: 120_000 });
+    if (unit === "mariadb") await createDbAccounts(paths.mariadbAccountsSql, say);
+  }
   await waitJoined(o.nodeid, say);
 }
 
@@ -143,7 +165,8 @@ async function writeNodeFiles(o: InstallOptions, info: JoinInfo, paths: ReturnTy
   say(`wrote ${paths.authkey} and ${paths.corosyncConf} (config_version ${info.configVersion})`);
 
   mkdirSync(dirname(paths.agentConfig), { recursive: true });
-  await writeFileAtomic(paths.agentConfig, JSON.stringify(agentConfigFor(info.agentConfig, o.name, o.addr), null, 2) + "\n", { mode: 0o600 });
+  const newConfig = agentConfigFor(info.agentConfig, o.name, o.addr);
+  await writeFileAtomic(paths.agentConfig, JSON.stringify(newConfig, null, 2) + "\n", { mode: 0o600 });
   // The agent: this checkout (with its node_modules) copied to /opt/corolistener.
   mkdirSync(paths.agentDir, { recursive: true });
   await mustRun("rsync", ["-a", "--delete", "--exclude=.git", "--exclude=*.log", `${o.agentSource}/`, `${paths.agentDir}/`], { timeoutMs: 600_000 });
@@ -156,6 +179,21 @@ async function writeNodeFiles(o: InstallOptions, info: JoinInfo, paths: ReturnTy
   rmSync(paths.fileSyncLink, { force: true });
   symlinkSync("/opt/corolistener/nodereplication", paths.fileSyncLink);
   say(`installed the agent in ${paths.agentDir}, its settings in ${paths.agentConfig} and ${paths.unit}`);
+
+  const db = mariadbFilesFor(newConfig, o);
+  if (!db) return say("MariaDB: the cluster's agents manage no database (no \"database\" section): not configured");
+  mkdirSync(dirname(paths.mariadbCnf), { recursive: true });
+  await writeFileAtomic(paths.mariadbCnf, db.cnf, { mode: 0o644 });
+  mkdirSync(dirname(paths.mariadbAccountsSql), { recursive: true });
+  await writeFileAtomic(paths.mariadbAccountsSql, db.accountsSql, { mode: 0o600 });
+  say(`MariaDB: wrote ${paths.mariadbCnf} (server-id ${o.nodeid}, bind-address ${o.addr}, read-only start) and the accounts' SQL ${paths.mariadbAccountsSql}`);
+}
+
+/** The agent, replication and panel accounts, over the local socket as root; passwords go through stdin only. */
+async function createDbAccounts(sqlFile: string, say: Say) {
+  const r = await run("mariadb", ["--protocol=socket", "-u", "root"], { input: readFileSync(sqlFile, "utf8"), timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`creating the MariaDB accounts failed (exit ${r.code}): ${r.stderr.trim()}; fix it, then run: mariadb --protocol=socket -u root < ${sqlFile}`);
+  say("MariaDB: agent, replication and panel accounts created");
 }
 
 async function waitJoined(nodeid: number, say: Say) {

@@ -2,8 +2,9 @@
 // write, and the systemd unit. The I/O is in installer.ts.
 import { join } from "node:path";
 import { z } from "zod";
-import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
+import { parseCorosyncConf, readClusterConfig, mariadbNodeCnf, mariadbAccountsSql, type DbAccounts } from "@ha/shared";
 import { refuseAddNode, refuseClockOffset, type ClusterFacts } from "../node-admin.ts";
+import { parseAgentConfig, type AgentConfig } from "../config.ts";
 
 export const InstallOptionsSchema = z
   .object({
@@ -16,7 +17,8 @@ export const InstallOptionsSchema = z
     /** Instead of ssh: a command prefix that runs a command on the member (tests use nsenter). */
     memberExec: z.string().min(1).optional(),
     memberCli: z.string().min(1).default("corolistener"),
-    memberConfig: z.string().min(1).optional(),
+    /** The member's agent settings: the new node's template (the cluster's DB credentials and file-sync secret). */
+    memberConfig: z.string().min(1).default("/etc/corolistener/config.json"),
     /** Prefix for files outside /etc/corosync: the agent, its unit, its config (tests point it into a temp dir). */
     root: z.string().min(1).default("/"),
     agentConfig: z.string().min(1).default("/etc/corolistener/config.json"),
@@ -58,8 +60,10 @@ export function parseJoinInfo(stdout: string): z.infer<typeof JoinInfoSchema> {
   return r.data;
 }
 
+export type Distro = "debian" | "alma";
+
 /** Where things go; everything but /etc/corosync is under --root. */
-export function installPaths(o: Pick<InstallOptions, "root" | "agentConfig">) {
+export function installPaths(o: Pick<InstallOptions, "root" | "agentConfig">, distro: Distro = "debian") {
   return {
     corosyncConf: "/etc/corosync/corosync.conf",
     authkey: "/etc/corosync/authkey",
@@ -69,6 +73,10 @@ export function installPaths(o: Pick<InstallOptions, "root" | "agentConfig">) {
     fileSyncUnit: join(o.root, "etc/systemd/system/nodereplication.service"),
     fileSyncLink: join(o.root, "usr/local/sbin/nodereplication"),
     agentConfig: o.agentConfig.startsWith("/etc/corosync/") ? o.agentConfig : join(o.root, o.agentConfig),
+    /** A drop-in read after the distribution's own MariaDB config, so its settings win. */
+    mariadbCnf: join(o.root, distro === "debian" ? "etc/mysql/mariadb.conf.d/60-corolistener.cnf" : "etc/my.cnf.d/60-corolistener.cnf"),
+    /** The accounts' SQL, mode 0600 like the agent settings that hold the same passwords. */
+    mariadbAccountsSql: join(o.root, "etc/corolistener/mariadb-accounts.sql"),
   };
 }
 
@@ -130,13 +138,62 @@ export function preflightRefusals(input: {
   return out;
 }
 
-/** The new node's agent settings: the member's, with this node's name and addresses (pure). */
+/**
+ * The new node's agent settings: the member's (so the cluster's DB credentials and file replication
+ * secret), with this node's name, and its control address as the file replication listen address.
+ * Validated like the agent validates it at start, so a bad template fails here, before any write.
+ */
 export function agentConfigFor(memberConfig: Record<string, unknown>, name: string, addr: string): Record<string, unknown> {
   const out: Record<string, unknown> = { ...memberConfig, nodeName: name };
-  // The file replication receiver listens on the node's own control address.
-  const fileSync = memberConfig.fileSync as Record<string, unknown> | undefined;
-  if (fileSync && typeof fileSync === "object" && "listenAddress" in fileSync) out.fileSync = { ...fileSync, listenAddress: addr };
+  const fileSync = memberConfig.fileSync;
+  if (fileSync && typeof fileSync === "object") out.fileSync = { ...fileSync, listenAddress: addr };
+  parseAgentConfig(JSON.stringify(out), "the member's agent settings");
   return out;
+}
+
+/** The MariaDB accounts of a node, from its agent settings; null when the agent manages no database. */
+export function dbAccountsFrom(config: AgentConfig): DbAccounts | null {
+  if (!config.database) return null;
+  const { adminUser, adminPassword, replUser, replPassword } = config.database;
+  return {
+    agent: { user: adminUser, password: adminPassword },
+    repl: { user: replUser, password: replPassword },
+    ...(config.panelDb ? { panel: { user: config.panelDb.user, password: config.panelDb.password } } : {}),
+  };
+}
+
+/** The MariaDB files of the new node (pure); null when the cluster's agents manage no database. */
+export function mariadbFilesFor(agentConfig: Record<string, unknown>, o: Pick<InstallOptions, "nodeid" | "addr">): { cnf: string; accountsSql: string } | null {
+  const config = parseAgentConfig(JSON.stringify(agentConfig), "the new node's agent settings");
+  const accounts = dbAccountsFrom(config);
+  if (!accounts) return null;
+  return {
+    // The control address: the agent reaches peers' databases there, replicas the primary.
+    cnf: mariadbNodeCnf({ nodeid: o.nodeid, bindAddress: o.addr }),
+    accountsSql: mariadbAccountsSql(accounts, config.panelDb?.database ?? config.database!.database, { resetPasswords: true }),
+  };
+}
+
+/** The units the installer enables and (re)starts, in order; file replication's receiver only where configured. */
+export function unitsToStart(agentConfig: Record<string, unknown>, distro: Distro): string[] {
+  return [
+    distro === "debian" ? "chrony" : "chronyd",
+    ...("database" in agentConfig ? ["mariadb"] : []),
+    "corosync",
+    ...("fileSync" in agentConfig ? ["nodereplication"] : []),
+    "corolistener",
+  ];
+}
+
+/** What the operator still has to do after `install --no-start` (pure; names files, never secrets). */
+export function remainingSteps(units: string[], accountsSqlFile: string | null): string[] {
+  const others = units.filter((u) => u !== "mariadb");
+  return [
+    "systemctl daemon-reload",
+    // MariaDB first: the accounts must exist before the agent starts managing replication.
+    ...(accountsSqlFile ? ["systemctl enable mariadb && systemctl restart mariadb", `mariadb --protocol=socket -u root < ${accountsSqlFile}`] : []),
+    `systemctl enable ${others.join(" ")} && systemctl restart ${others.join(" ")}`,
+  ];
 }
 
 /** The systemd unit (the default rendering is deploy/systemd/corolistener.service). */

@@ -1,9 +1,10 @@
 // Issue 7 on a real lab: `corolistener install` adds a fresh machine (n4, built but running nothing)
-// to a 3-node cluster with knet crypto, through a member; bad input is refused with nothing changed;
+// to a 3-node cluster with knet crypto, through a member (and, from settings with a database and a
+// fileSync section, writes n4's MariaDB drop-in and accounts' SQL); bad input is refused with nothing changed;
 // `corolistener node remove` takes a node out and the cluster stays quorate.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
 import { Lab, REPO_ROOT } from "../../src/index.ts";
@@ -17,8 +18,20 @@ describe("installing and removing nodes (lab inst)", { timeout: 300_000 }, () =>
   let lab: Lab;
   const NEW = 4;
   const NEW_ADDR = "172.31.224.14";
+  const MEMBER_CONFIG = "/etc/corosync/template.json";
+  const MEMBER_SECRETS = {
+    database: { adminPassword: "inst-agent-secret", replPassword: "inst-repl-secret" },
+    panelDb: { user: "ha_panel", password: "inst-panel-secret" },
+    fileSync: { secret: "inst-files-secret", listenAddress: "172.31.224.11", hostsAllow: "172.31.224.0/24" },
+  };
   before(async () => {
     lab = await Lab.up({ name: "inst", nodes: 4, standby: [NEW], crypto: true, agents: true });
+    // The members' settings as a cluster with MariaDB and file replication has them: the template the
+    // installer gets (the lab runs neither here, so the drain below behaves as without them).
+    for (const n of [1, 2, 3]) {
+      const own = JSON.parse(readFileSync(join(lab.nodeDir(n), "etc-corosync", "corolistener.json"), "utf8")) as object;
+      writeFileSync(join(lab.nodeDir(n), "etc-corosync", "template.json"), JSON.stringify({ ...own, ...MEMBER_SECRETS }));
+    }
     await waitUntil("n1 is master in its agent's view", async () => (await list(1)).master === 1, 40_000, 300);
   });
   after(async () => {
@@ -46,7 +59,7 @@ describe("installing and removing nodes (lab inst)", { timeout: 300_000 }, () =>
       ...(args.env ? ["env", ...Object.entries(args.env).map(([k, v]) => `${k}=${v}`)] : []),
       "./corolistener", "install",
       "--nodeid", String(args.nodeid ?? NEW), "--addr", args.addr ?? NEW_ADDR, "--prio", "5",
-      "--member-exec", memberExec, "--member-cli", "./corolistener", "--member-config", NODE_AGENT_CONFIG,
+      "--member-exec", memberExec, "--member-cli", "./corolistener", "--member-config", MEMBER_CONFIG,
       "--root", installRoot(), "--agent-config", NODE_AGENT_CONFIG, "--packages", "skip", "--no-start",
     ];
     return lab.exec(args.on ?? NEW, argv, { timeoutMs: 180_000 });
@@ -112,6 +125,20 @@ describe("installing and removing nodes (lab inst)", { timeout: 300_000 }, () =>
     assert.match(unit, /^ExecStart=\/opt\/corolistener\/corolistener daemon --config \/etc\/corosync\/corolistener\.json$/m);
     assert.ok(existsSync(join(installRoot(), "opt/corolistener/agent/src/cli/corolistener.ts")));
     assert.match(readFileSync(join(installRoot(), "etc/systemd/system/nodereplication.service"), "utf8"), /^ExecStart=\/opt\/corolistener\/nodereplication serve/m);
+    // MariaDB and file replication with the cluster's credentials (the member's template), n4's own id and address.
+    const n4Settings = agentConfig as unknown as typeof MEMBER_SECRETS;
+    assert.deepEqual([n4Settings.database, n4Settings.panelDb], [MEMBER_SECRETS.database, MEMBER_SECRETS.panelDb]);
+    assert.deepEqual(n4Settings.fileSync, { ...MEMBER_SECRETS.fileSync, listenAddress: NEW_ADDR });
+    const cnf = readFileSync(join(installRoot(), "etc/mysql/mariadb.conf.d/60-corolistener.cnf"), "utf8");
+    for (const line of ["server-id = 4", `bind-address = ${NEW_ADDR}`, "read-only = ON", "gtid-strict-mode = ON", "rpl-semi-sync-master-wait-point = AFTER_SYNC"]) assert.ok(cnf.includes(`\n${line}\n`), line);
+    const accountsFile = join(installRoot(), "etc/corolistener/mariadb-accounts.sql");
+    assert.equal(statSync(accountsFile).mode & 0o777, 0o600);
+    assert.match(readFileSync(accountsFile, "utf8"), /CREATE USER IF NOT EXISTS 'ha_repl'@'%' IDENTIFIED BY 'inst-repl-secret';/);
+    assert.match(r.stdout, /still to do on this node:[\s\S]*mariadb --protocol=socket -u root < \S+mariadb-accounts\.sql/);
+    assert.doesNotMatch(r.stdout + r.stderr, /inst-(agent|repl|panel|files)-secret/); // nothing secret on the terminal
+    // This lab runs no MariaDB and no rsync daemon: n4's agent runs without those sections, like the others.
+    const { database: _d, panelDb: _p, fileSync: _f, ...runnable } = agentConfig as Record<string, unknown>;
+    writeFileSync(join(lab.nodeDir(NEW), "etc-corosync", "corolistener.json"), JSON.stringify(runnable));
 
     // The lab plays systemd: corosync, then the unit's ExecStart, i.e. the installed copy of the agent.
     const joinStart = Date.now();
@@ -157,6 +184,10 @@ describe("installing and removing nodes (lab inst)", { timeout: 300_000 }, () =>
     assert.equal((await confOn(1)).configVersion, v0, "a refused removal changed corosync.conf");
 
     const r = await lab.exec(stay.find((n) => n !== 1) ?? 1, ["./corolistener", "node", "remove", String(victim), "--drain", "-c", NODE_AGENT_CONFIG], { timeoutMs: 150_000 });
+    if (r.code !== 0) {
+      // Keep the nodes' logs for diagnosis: the lab (and its logs) is removed when the test ends.
+      for (const n of [1, 2, 3, NEW]) cpSync(join(lab.nodeDir(n), "log"), join(REPO_ROOT, "artifacts", "install-drain-failure", `n${n}`), { recursive: true });
+    }
     assert.equal(r.code, 0, `node remove --drain failed: ${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, new RegExp(`n${victim}: maintenance on, waiting for its VMs to run elsewhere`));
     assert.match(r.stdout, new RegExp(`removed n${victim}: config_version \\d+ -> \\d+; the cluster now has 3 nodes`));

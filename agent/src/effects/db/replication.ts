@@ -7,6 +7,7 @@
 //  - semi-sync AFTER_SYNC: a commit is acknowledged to the client only once a replica has it in
 //    its relay log. Hence the most advanced replica, by *received* position, has every
 //    acknowledged write, and promotion must never drop a relay log before it is applied.
+import { setTimeout as sleep } from "node:timers/promises";
 import { containsPos, errantGtids, formatGtidPos, gtidText, mostAdvanced, type GtidPos } from "./gtid.ts";
 import { exec, ioWaitingForSpace, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
 import { describeNode, type DbNodeHealth, type DbProbe } from "./health.ts";
@@ -145,6 +146,8 @@ export class DbReplication {
       throw new DbError(`promotion of n${self} failed: ${msg}`, phases);
     };
 
+    /** IO threads still stopping on a side connection (see step 3), by node. */
+    const sideStops = new Map<number, Promise<void>>();
     // 1. Survey every node we can reach.
     const peers = this.o.peers();
     const results = await Promise.allSettled(peers.map((p) => this.survey(p)));
@@ -163,8 +166,22 @@ export class DbReplication {
       if (writable.length) phase("fence", true, `set read_only on ${writable.map((r) => `n${r.nodeid}`).join(",")}`);
 
       // 3. Freeze what replicas receive, then let each apply its relay log (never dropped unapplied).
+      //    A replica of a server that did not answer cannot receive anything more, so what it has is
+      //    final; but its IO thread is then stuck reconnecting and STOP SLAVE takes up to 2 s to
+      //    interrupt it (MariaDB re-sends the kill every 2 s). That stop runs on a side connection
+      //    and is awaited only before this replica is changed again (after the new primary is writable).
       const replicas = reached.filter((r) => r.state.replica);
-      await Promise.all(replicas.map((r) => exec(r.conn, "STOP SLAVE IO_THREAD")));
+      const unreachableHosts = new Set(peers.filter((p) => unreachable.includes(p.nodeid)).map((p) => p.host));
+      const stopStart = this.now();
+      await Promise.all(
+        replicas.map(async (r) => {
+          if (!unreachableHosts.has(r.state.replica!.masterHost)) return exec(r.conn, "STOP SLAVE IO_THREAD");
+          const stop = this.stopIoThreadAside(r.nodeid);
+          sideStops.set(r.nodeid, stop);
+          await Promise.race([stop, sleep(100)]);
+        }),
+      );
+      const stopMs = Math.round(this.now() - stopStart);
       await Promise.all(reached.map(async (r) => (r.state = await readState(r.conn))));
       const drained = await Promise.all(
         replicas.map(async (r) => {
@@ -176,7 +193,7 @@ export class DbReplication {
       );
       problems.push(...drained.filter((x): x is string => x !== null));
       await Promise.all(reached.map(async (r) => (r.state = await readState(r.conn))));
-      phase("drain", true, problems.join("; ") || undefined);
+      phase("drain", true, [`IO threads stopped in ${stopMs} ms`, ...problems].join("; "));
 
       // 4. Choose the most advanced copy among self and the nodes that hold one.
       const cands = reached
@@ -199,6 +216,7 @@ export class DbReplication {
       if (diverged.some((d) => d.nodeid === self)) fail(`n${self} has transactions the most advanced copy n${best.nodeid} lacks (${gtidText(errantGtids(selfState.state.pos, best.pos))}); it cannot become primary without losing them or n${best.nodeid}'s`);
       if (!containsPos(selfState.state.pos, best.pos)) {
         const source = reached.find((r) => r.nodeid === best.nodeid)!;
+        await sideStops.get(self);
         await this.replicateFrom(selfState, source.peer, { wait: false });
         const err = await this.catchUp(selfState.conn, target);
         await exec(selfState.conn, "STOP SLAVE");
@@ -206,13 +224,19 @@ export class DbReplication {
         phase("catch-up", true, `from n${best.nodeid} to ${target}`);
       }
 
-      // 6. Become the primary.
-      await exec(selfState.conn, "STOP SLAVE");
-      await exec(selfState.conn, "RESET SLAVE ALL");
+      // 6. Become the primary. If our own IO thread is still stopping (its primary is gone and
+      //    everything it received is applied), writes may start now; the replica settings go after.
+      const selfStopping = sideStops.get(self);
+      const dropReplicaSettings = async () => {
+        await exec(selfState.conn, "STOP SLAVE");
+        await exec(selfState.conn, "RESET SLAVE ALL");
+      };
+      if (!selfStopping) await dropReplicaSettings();
       await exec(selfState.conn, "SET GLOBAL rpl_semi_sync_master_enabled = ON");
       await exec(selfState.conn, "SET GLOBAL read_only = OFF");
       const writableAfterMs = Math.round(this.now() - t0);
       phase("writable", true);
+      if (selfStopping) await selfStopping.catch(() => undefined).then(dropReplicaSettings);
 
       // 7. Repoint the others (or make sure replication-off nodes hold no copy).
       const others = reached.filter((r) => r.nodeid !== self);
@@ -232,6 +256,16 @@ export class DbReplication {
       return report;
     } finally {
       await Promise.all(reached.map((r) => r.conn.end().catch(() => undefined)));
+    }
+  }
+
+  /** STOP SLAVE IO_THREAD on a connection of its own, so the survey's connection stays usable. */
+  private async stopIoThreadAside(nodeid: number): Promise<void> {
+    const c = await this.reach(nodeid);
+    try {
+      await exec(c, "STOP SLAVE IO_THREAD");
+    } finally {
+      await c.end().catch(() => undefined);
     }
   }
 

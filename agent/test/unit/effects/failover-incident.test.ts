@@ -173,3 +173,19 @@ test("losing the master role again ends the takeover as it stood", () => {
   assert.match(r.row.summary, /lost the master role again/);
   assert.equal(r.row.phases.find((p) => p.name === "IP move")!.ok, false);
 });
+
+test("DB promotion ends when the database became writable, not when the replicas were repointed", () => {
+  const tr = new FailoverTracker(2, true);
+  drive(tr, [
+    [400, msg(1), view(1)],
+    [2600, { type: "cpg-membership", now: 0, members: [2, 3] }, view(null)],
+    [2700, tick, view(2), [], ["n2 elected"]],
+    [3000, tick, view(2), [assign, promote]],
+  ]);
+  tr.dbWritable(T0 + 3400); // reported by the promotion itself
+  drive(tr, [[5000, result(promote), view(2)]]); // the action completes after repointing: ignored
+  const { row } = assembleIncident(tr.takeover!, T0 + 6000, 120_000);
+  const db = row.phases.find((p) => p.name === "DB promotion")!;
+  assert.equal(db.ms, 400);
+  assert.equal(db.ok, true);
+});

@@ -133,8 +133,8 @@ test("installer edges: join-info from the member is validated; --root needs --no
 });
 
 test("the new node's agent settings: the member's, with its own name and file-sync listen address", () => {
-  const member = { nodeName: "n1", clusterIp: "10.0.0.100", fileSync: { port: 873, listenAddress: "10.0.0.11", hostsAllow: "10.0.0.0/24" } };
-  assert.deepEqual(agentConfigFor(member, "n4", "10.0.0.14"), { nodeName: "n4", clusterIp: "10.0.0.100", fileSync: { port: 873, listenAddress: "10.0.0.14", hostsAllow: "10.0.0.0/24" } });
+  const member = { nodeName: "n1", clusterIp: "10.0.0.100", fileSync: { secret: "same-on-every-node", port: 873, listenAddress: "10.0.0.11", hostsAllow: "10.0.0.0/24" } };
+  assert.deepEqual(agentConfigFor(member, "n4", "10.0.0.14"), { nodeName: "n4", clusterIp: "10.0.0.100", fileSync: { secret: "same-on-every-node", port: 873, listenAddress: "10.0.0.14", hostsAllow: "10.0.0.0/24" } });
   assert.deepEqual(agentConfigFor({ nodeName: "n1" }, "n4", "10.0.0.14"), { nodeName: "n4" });
   assert.equal(member.fileSync.listenAddress, "10.0.0.11"); // the member's object is untouched
 });
