@@ -12,7 +12,7 @@
 //   node --import tsx lab/bench/vm-recovery-phases.ts [--kills 10] [--vms 50] [--configs default,fast] [--probe-ms 200]
 import { readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab, Probe, HTTP_WATCH, VmChecker, sleep, waitUntil } from "../src/index.ts";
+import { Lab, Probe, HTTP_WATCH, VmChecker, masterOf, masterOfHealthyCluster, sleep, waitUntil } from "../src/index.ts";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,7 +29,6 @@ const CONFIGS: Record<string, Record<string, number>> = {
 const configs = arg("configs", "default,fast").split(",");
 for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c}: use ${Object.keys(CONFIGS).join(", ")}`);
 
-const AGENT_CONFIG = "/etc/corosync/corolistener.json";
 const PHASES = ["detection", "election", "fencing", "placement", "start", "total"] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -68,19 +67,6 @@ function forget(lab: Lab, names: string[]) {
     for (const sub of ["vms", "owners"]) rmSync(join(lab.storageDir(), "cluster", sub, `${name}.json`), { force: true });
     rmSync(join(lab.storageDir(), "vms", `${name}.disk`), { force: true });
   }
-}
-
-async function masterOf(lab: Lab, from: number): Promise<number | null> {
-  const r = await lab.exec(from, ["./corolistener", "-l", "--json", "-c", AGENT_CONFIG]);
-  return r.code === 0 ? (JSON.parse(r.stdout) as { master: number | null }).master : null;
-}
-
-/** The master once every node is a good member. */
-async function masterOfHealthyCluster(lab: Lab, from: number): Promise<number | null> {
-  const r = await lab.exec(from, ["./corolistener", "-l", "--json", "-c", AGENT_CONFIG]);
-  if (r.code !== 0) return null;
-  const l = JSON.parse(r.stdout) as { master: number | null; nodes: Array<{ status: string }> };
-  return l.nodes.length === lab.topo.nodes.length && l.nodes.every((n) => n.status === "leader" || n.status === "member") ? l.master : null;
 }
 
 /** Times (ms since epoch) of log lines of node `id` written after `fromChar`. */

@@ -8,3 +8,4 @@ export * from "./mariadb.ts";
 export { VmChecker } from "./vm-checker.ts";
 export { waitUntil } from "./wait.ts";
 export * from "./file-sync.ts";
+export { masterOf, masterOfHealthyCluster } from "./node-view.ts";

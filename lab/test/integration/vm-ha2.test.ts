@@ -7,7 +7,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab, VmChecker, sleep, waitUntil } from "../../src/index.ts";
+import { Lab, VmChecker, masterOf, masterOfHealthyCluster, sleep, waitUntil } from "../../src/index.ts";
 
 const AGENT_CONFIG = "/etc/corosync/corolistener.json";
 /** What every lab node offers VMs (lab.ts agentConfig). */
@@ -41,19 +41,6 @@ function defineVms(lab: Lab, vms: VmDef[]) {
       desired: "running",
     });
   }
-}
-
-async function masterOf(lab: Lab, from: number): Promise<number | null> {
-  const r = await lab.exec(from, ["./corolistener", "-l", "--json", "-c", AGENT_CONFIG]);
-  return r.code === 0 ? (JSON.parse(r.stdout) as { master: number | null }).master : null;
-}
-
-/** The master once every node is a good member (so the first placement sees them all). */
-async function masterOfHealthyCluster(lab: Lab, from: number): Promise<number | null> {
-  const r = await lab.exec(from, ["./corolistener", "-l", "--json", "-c", AGENT_CONFIG]);
-  if (r.code !== 0) return null;
-  const l = JSON.parse(r.stdout) as { master: number | null; nodes: Array<{ status: string }> };
-  return l.nodes.length === lab.topo.nodes.length && l.nodes.every((n) => n.status === "leader" || n.status === "member") ? l.master : null;
 }
 
 /** Whether node `id`'s agent runs with `target` in maintenance (the daemon's status file). */
