@@ -14,7 +14,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
+import { launchChromium } from "../test/chromium.ts";
 import { Lab, waitUntil } from "../../lab/src/index.ts";
 
 const arg = (name: string, dflt: string) => {
@@ -23,7 +24,6 @@ const arg = (name: string, dflt: string) => {
 };
 const reps = Number(arg("reps", "10"));
 const port = Number(arg("port", "15073"));
-const CHROMIUM = process.env.HA_CHROMIUM ?? "/usr/bin/chromium";
 const ADMIN = { username: "admin", password: "ui latency bench password" };
 const WATCHED = 3;
 const HEALTHY = ["member", "network_unstable"];
@@ -89,11 +89,7 @@ async function main() {
     const setup = await fetch(`${base}/api/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, ...ADMIN }) });
     if (!setup.ok) throw new Error(`setup failed: ${setup.status} ${await setup.text()}`);
 
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    ctx = await launchChromium(profile);
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(15_000);
     await page.goto(base + "/");

@@ -14,7 +14,8 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, launchChromium } from "./chromium.ts";
 import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
 import { Lab, connectNode, waitUntil } from "../../lab/src/index.ts";
 
@@ -22,7 +23,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const WEB = resolve(here, "../web");
 const ROOT = resolve(here, "../..");
 const SHOTS = join(ROOT, "artifacts/screenshots");
-const CHROMIUM = process.env.HA_CHROMIUM ?? "/usr/bin/chromium";
 const ADMIN = { username: "admin", password: "lab e2e admin password 42" };
 const LAB = "pe2e";
 const FORWARD_PORT = 15_072;
@@ -85,12 +85,7 @@ describe("panel end to end on a real 3-node lab", { skip: skip ?? false, timeout
     lab.forwardPanel(FORWARD_PORT);
     base = `http://127.0.0.1:${FORWARD_PORT}`;
     profile = mkdtempSync(join(tmpdir(), "ha-lab-chromium-"));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    ctx = await launchChromium(profile);
     page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(15_000);
   });

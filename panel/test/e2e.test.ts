@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eq } from "drizzle-orm";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, launchChromium } from "./chromium.ts";
 import { nodes, vms } from "@ha/db";
 import { dbAvailable, fakeView, startPanel, type Panel } from "./helpers.ts";
 
@@ -17,7 +18,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const WEB = resolve(here, "../web");
 const ROOT = resolve(here, "../..");
 const SHOTS = join(ROOT, "artifacts/screenshots");
-const CHROMIUM = process.env.HA_CHROMIUM ?? "/usr/bin/chromium";
 const ADMIN = { username: "admin", password: "e2e admin password 42" };
 
 const skip = (await dbAvailable()) ?? (existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM}`);
@@ -51,12 +51,7 @@ describe("panel UI end to end", { skip: skip ?? false, timeout: 180_000 }, () =>
     mkdirSync(SHOTS, { recursive: true });
     p = await startPanel({ webDist: join(WEB, "dist") });
     profile = mkdtempSync(join(tmpdir(), "ha-panel-chromium-"));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    ctx = await launchChromium(profile);
     page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(10_000);
     page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
