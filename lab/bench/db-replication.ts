@@ -13,11 +13,8 @@ import type mysql from "mysql2/promise";
 import { Lab, LAB_DB_USERS, connectNode, sleep } from "../src/index.ts";
 import { APP_DATABASE, startMariadb } from "../src/mariadb.ts";
 import { effectsOf, panelConn, replicationOf, startStream, waitConverged, waitFor } from "../../agent/test/integration/db-lab.ts";
+import { argText as arg } from "./args.ts";
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const KILLS = Number(arg("kills", "20"));
 const ROWS = Number(arg("rows", "1000"));
 const RATE = Number(arg("rate", "500"));

@@ -6,11 +6,8 @@
 // Run: node --import tsx lab/bench/failover.ts [--kills 30] [--sizes 3,7]
 import { execFile } from "node:child_process";
 import { Lab, Probe, HTTP_WATCH, sleep } from "../src/index.ts";
+import { argText as arg } from "./args.ts";
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const kills = Number(arg("kills", "30"));
 const sizes = arg("sizes", "3,7").split(",").map(Number);
 

@@ -6,11 +6,8 @@
 import { mkdirSync, readlinkSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, NODE_AGENT_CONFIG, hostFilesDir, sleep } from "../src/index.ts";
+import { argNumber as arg } from "./args.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const nodeCount = arg("nodes", 3);
 const fileCount = arg("files", 10_000);
 const changedShare = arg("changed", 0.01);

@@ -5,11 +5,8 @@
 // Run: node --import tsx lab/bench/foundation.ts [--tries 20] [--idle 60]
 import { readFileSync } from "node:fs";
 import { Lab, Probe, sleep } from "../src/index.ts";
+import { argNumber as arg } from "./args.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const tries = arg("tries", 20);
 const idleSeconds = arg("idle", 60);
 

@@ -5,11 +5,8 @@
 import { performance } from "node:perf_hooks";
 import { placeVms, type PlacementNode, type PlacementVm } from "../../agent/src/core/placement.ts";
 import { checkAdmission, type AdmissionVm } from "../../agent/src/core/admission.ts";
+import { argNumber as arg } from "./args.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const vmCount = arg("vms", 1000);
 const nodeCount = arg("nodes", 16);
 const runs = arg("runs", 50);

@@ -13,11 +13,8 @@
 import { readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, Probe, HTTP_WATCH, VmChecker, masterOf, masterOfHealthyCluster, sleep, waitUntil } from "../src/index.ts";
+import { argText as arg } from "./args.ts";
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const kills = Number(arg("kills", "10"));
 const vmCount = Number(arg("vms", "50"));
 /** HTTP probe period per VM: 50 VMs at 50 ms would be 1,000 requests/s on a 2-core machine. */

@@ -8,11 +8,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, Probe, HTTP_WATCH, VmChecker, sleep } from "../src/index.ts";
+import { argNumber as arg } from "./args.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const vmCount = arg("vms", 24);
 const crashes = arg("crashes", 5);
 const ha = { storageTimeoutMs: arg("storage-ms", 5000), fenceTimeoutMs: arg("fence-ms", 5000) };

@@ -17,11 +17,8 @@ import { join } from "node:path";
 import type { BrowserContext } from "playwright-core";
 import { launchChromium } from "../test/chromium.ts";
 import { Lab, waitUntil } from "../../lab/src/index.ts";
+import { argText as arg } from "../../lab/bench/args.ts";
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const reps = Number(arg("reps", "10"));
 const port = Number(arg("port", "15073"));
 const ADMIN = { username: "admin", password: "ui latency bench password" };
