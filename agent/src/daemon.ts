@@ -137,11 +137,13 @@ export class Daemon {
       });
       this.db.startWatch(); // every node's DB state for `corolistener -l`; disk guard and replica incidents
       const d = c.database;
-      this.nodeSync = new NodeSync(() => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }), d.database);
-      if (this.metadata) this.vmSync = new VmSync(() => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }), d.database, this.metadata);
+      /** The agent's own connection to the local server (node sync, VM sync, failover incidents). */
+      const localDb = () => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 });
+      this.nodeSync = new NodeSync(localDb, d.database);
+      if (this.metadata) this.vmSync = new VmSync(localDb, d.database, this.metadata);
       this.failover = new FailoverIncidents({
         self: localNodeId,
-        connect: () => mysql.createConnection({ socketPath: d.socketPath, user: d.adminUser, password: d.adminPassword, connectTimeout: 2000 }),
+        connect: localDb,
         database: d.database,
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       });
