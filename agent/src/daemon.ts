@@ -320,8 +320,9 @@ export class Daemon {
     // Before the actions run: some of them feed their results back synchronously.
     this.failover?.observe({ event, actions: r.actions, decisions: r.decisions, view: this.core.view(), wall: Date.now() });
     for (const a of r.actions) this.execute(a);
-    this.status.update(this.core.view(), this.db?.health() ?? undefined);
-    this.fileSync?.setMaster(this.core.view().isMaster);
+    const after = this.core.view(); // again: an action may have fed a result back meanwhile
+    this.status.update(after, this.db?.health() ?? undefined);
+    this.fileSync?.setMaster(after.isMaster);
   }
 
   private result(action: CoreAction, p: Promise<unknown>) {
