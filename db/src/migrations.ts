@@ -129,6 +129,9 @@ export function inverseOf(stmt: string): string[] | null {
   if (m) return [`DROP TABLE \`${m[1]}\``];
   m = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+`([^`]+)`\s+ON\s+`([^`]+)`/i.exec(stmt);
   if (m) return [`DROP INDEX \`${m[1]}\` ON \`${m[2]}\``];
+  // A column this migration just added holds no data anyone wrote yet: dropping it loses nothing.
+  m = /^ALTER\s+TABLE\s+`([^`]+)`\s+ADD\s+(?:COLUMN\s+)?`([^`]+)`\s/i.exec(stmt);
+  if (m) return [`ALTER TABLE \`${m[1]}\` DROP COLUMN \`${m[2]}\``];
   m = /^ALTER\s+TABLE\s+`([^`]+)`\s+ADD\s+CONSTRAINT\s+`([^`]+)`\s+FOREIGN\s+KEY/i.exec(stmt);
   // Adding a foreign key may also have created an index of the same name.
   if (m) return [`ALTER TABLE \`${m[1]}\` DROP FOREIGN KEY \`${m[2]}\``, `ALTER TABLE \`${m[1]}\` DROP INDEX IF EXISTS \`${m[2]}\``];

@@ -18,6 +18,12 @@ export const NODE_STATUSES = [
 
 export const VM_STORAGE_KINDS = ["network", "local"] as const;
 export const VM_STATES = ["stopped", "starting", "running", "stopping", "failed", "unknown"] as const;
+/**
+ * Where a VM's definition is: 'defined' = its record is on the shared storage (what the agents run);
+ * 'pending' = created in the panel, the master's agent has not written the record yet;
+ * 'failed' = the master could not write it (`definition_error` says why); the row stays until removed.
+ */
+export const VM_DEFINITION_STATES = ["pending", "defined", "failed"] as const;
 export const USER_ROLES = ["admin", "viewer"] as const;
 export const INCIDENT_SEVERITIES = ["info", "warning", "error"] as const;
 
@@ -82,6 +88,13 @@ export const vms = mysqlTable(
     ha: boolean("ha").notNull().default(true),
     restartPriority: int("restart_priority").notNull().default(0),
     state: mysqlEnum("state", VM_STATES).notNull().default("stopped"),
+    /** The VM's own address (the process driver puts it on the node's bridge); null = none. */
+    ip: varchar("ip", { length: 45 }),
+    definitionState: mysqlEnum("definition_state", VM_DEFINITION_STATES).notNull().default("defined"),
+    /** Why the definition failed (or why its write is being retried); null when fine. */
+    definitionError: varchar("definition_error", { length: 1024 }),
+    /** The node asked for in the panel: a hint shown to people; placement chooses the node. */
+    requestedNodeid: int("requested_nodeid", { unsigned: true }).references(() => nodes.nodeid, { onDelete: "set null" }),
     updatedAt: ms("updated_at").notNull().default(nowMs),
   },
   (t) => [

@@ -63,6 +63,23 @@ test("the schema enforces its rules (argon2id hashes, one settings row, local VM
   assert.equal(vm.nodeid, null, "deleting a node unplaces its VMs");
 });
 
+test("vms: panel-created definitions (pending, requested node as a hint); existing rows count as defined", { skip: skip ?? false }, async () => {
+  const db = newDb();
+  await migrate(target(db), { migrations: files.filter((f) => f.tag < "0002") });
+  await root.query(`USE \`${db}\``);
+  await root.query("INSERT INTO nodes (nodeid, name, address) VALUES (1, 'n1', '10.0.0.11')");
+  await root.query("INSERT INTO vms (name, ram_mb, vcpus, disk_location, storage) VALUES ('old', 512, 1, '/d', 'network')");
+  await migrate(target(db)); // the rest, on a table that has rows
+  const [[old]] = (await root.query("SELECT definition_state, ip, requested_nodeid FROM vms WHERE name = 'old'")) as unknown as [[Record<string, unknown>]];
+  assert.deepEqual({ ...old }, { definition_state: "defined", ip: null, requested_nodeid: null });
+  await root.query("INSERT INTO vms (name, ram_mb, vcpus, disk_location, storage, ip, definition_state, requested_nodeid) VALUES ('new', 256, 1, '/s/new.disk', 'network', '10.0.0.50', 'pending', 1)");
+  await assert.rejects(root.query("INSERT INTO vms (name, ram_mb, vcpus, disk_location, storage, requested_nodeid) VALUES ('bad', 256, 1, '/d', 'network', 9)"), /foreign key/i);
+  await assert.rejects(root.query("INSERT INTO vms (name, ram_mb, vcpus, disk_location, storage, definition_state) VALUES ('bad', 256, 1, '/d', 'network', 'maybe')"), /definition_state/);
+  await root.query("DELETE FROM nodes WHERE nodeid = 1");
+  const [[row]] = (await root.query("SELECT requested_nodeid FROM vms WHERE name = 'new'")) as unknown as [[{ requested_nodeid: number | null }]];
+  assert.equal(row.requested_nodeid, null, "deleting a node drops it as a request");
+});
+
 test("a database with unexpected tables is refused and left untouched", { skip: skip ?? false }, async () => {
   const db = newDb();
   await root.query(`CREATE DATABASE \`${db}\``);

@@ -46,6 +46,9 @@ test("an edited, interrupted, unknown or damaged migration is refused", () => {
 test("inverses exist only for statements that can be undone without losing data", () => {
   assert.deepEqual(inverseOf("CREATE TABLE `t` (x int)"), ["DROP TABLE `t`"]);
   assert.deepEqual(inverseOf("CREATE INDEX `i` ON `t` (`x`)"), ["DROP INDEX `i` ON `t`"]);
+  assert.deepEqual(inverseOf("ALTER TABLE `vms` ADD `ip` varchar(45)"), ["ALTER TABLE `vms` DROP COLUMN `ip`"]);
+  assert.deepEqual(inverseOf("ALTER TABLE `vms` ADD COLUMN `ip` varchar(45)"), ["ALTER TABLE `vms` DROP COLUMN `ip`"]);
+  assert.equal(inverseOf("ALTER TABLE `vms` ADD CONSTRAINT `c` CHECK (x > 0)"), null);
   assert.equal(inverseOf("ALTER TABLE `t` DROP COLUMN `x`"), null);
   assert.equal(inverseOf("DROP TABLE `t`"), null);
 });
