@@ -207,8 +207,10 @@ export class Daemon {
     if (!this.vmSync || !this.core) return;
     if (!this.core.view().isMaster) return this.vmSync.reset();
     try {
-      const written = await this.vmSync.pass();
+      const { written, defined, failed } = await this.vmSync.pass();
       if (written.length) this.log.info({ vms: written }, "VM HA settings changed in the panel: written to the shared storage");
+      if (defined.length) this.log.info({ vms: defined }, "VMs created in the panel: defined on the shared storage; placement chooses their node");
+      for (const f of failed) this.log.warn({ vm: f.name, reason: f.reason }, "a VM created in the panel cannot be defined");
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, "VM sync with the database skipped");
     }
