@@ -147,6 +147,75 @@ describe("panel API", { skip: skip ?? false }, () => {
     assert.equal(inc.json.incidents[0].summary, "web1: HA on -> off, restart priority 10 -> 7");
   });
 
+  test("VMs: an admin creates one (pending until the master defines it); bad input, duplicates and local+HA are refused with the field", async () => {
+    const body = { name: "app1", ramMb: 512, vcpus: 2, disk: { kind: "network", path: "/run/ha-storage/vms/app1.disk" }, ip: "10.0.0.60", ha: true, restartPriority: 5, node: 3 };
+    const ok = await admin.post("/api/vms", body);
+    assert.equal(ok.status, 201, JSON.stringify(ok.json));
+    assert.equal(ok.json.vm.definitionState, "pending");
+    assert.equal(ok.json.vm.nodeid, null, "not placed yet");
+    assert.equal(ok.json.vm.requestedNodeid, 3);
+    assert.equal(ok.json.vm.ip, "10.0.0.60");
+    const listed = (await admin.get("/api/vms")).json.vms.find((v: { name: string }) => v.name === "app1");
+    assert.equal(listed.definitionState, "pending");
+    const inc = await admin.get("/api/incidents?kind=vm-create");
+    assert.equal(inc.json.incidents[0].summary, "app1 created (512 MB, 2 vCPU, network:/run/ha-storage/vms/app1.disk, 10.0.0.60, HA on, restart priority 5, n3 requested)");
+    assert.equal(inc.json.incidents[0].actor, "user:admin");
+    // Defaults: no HA, priority 0, no address, no node.
+    const min = await admin.post("/api/vms", { name: "min1", ramMb: 128, vcpus: 1, disk: { kind: "local", path: "/var/lib/vms/min1.img" } });
+    assert.equal(min.status, 201, JSON.stringify(min.json));
+    assert.deepEqual([min.json.vm.ha, min.json.vm.restartPriority, min.json.vm.ip, min.json.vm.requestedNodeid], [false, 0, null, null]);
+
+    const bad: Array<[unknown, string]> = [
+      [{ ...body, name: "9lives" }, "name"],
+      [{ ...body, name: "a b" }, "name"],
+      [{ ...body, name: "x".repeat(64) }, "name"],
+      [{ ...body, name: "ok2", ramMb: 0 }, "ramMb"],
+      [{ ...body, name: "ok2", ramMb: "512" }, "ramMb"],
+      [{ ...body, name: "ok2", vcpus: 0 }, "vcpus"],
+      [{ ...body, name: "ok2", disk: { kind: "usb", path: "/x" } }, "disk.kind"],
+      [{ ...body, name: "ok2", disk: { kind: "network", path: " " } }, "disk.path"],
+      [{ ...body, name: "ok2", ip: "10.0.0.999" }, "ip"],
+      [{ ...body, name: "ok2", restartPriority: 5000 }, "restartPriority"],
+      [{ ...body, name: "ok2", node: 0 }, "node"],
+      [{ ...body, name: "ok2", node: 42 }, "node"],
+      [{ ...body, name: "ok2", nodeid: 1 }, "nodeid"],
+      [{ ...body, name: "ok2", ip: "10.0.0.61", disk: { kind: "local", path: "/var/lib/vms/ok2.img" }, ha: true }, "ha"],
+    ];
+    for (const [b, field] of bad) {
+      const r = await admin.post("/api/vms", b);
+      assert.equal(r.status, 400, `${JSON.stringify(b)}: ${JSON.stringify(r.json)}`);
+      assert.equal(r.json.field, field, JSON.stringify(r.json));
+      assert.equal(typeof r.json.error, "string");
+    }
+    const dup = await admin.post("/api/vms", { ...body, ip: "10.0.0.62" });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.json.field, "name");
+    assert.equal((await admin.post("/api/vms", { ...body, name: "web1", ip: undefined })).status, 409, "a VM that came from the shared storage");
+    const sameIp = await admin.post("/api/vms", { ...body, name: "app2" });
+    assert.equal(sameIp.status, 409);
+    assert.equal(sameIp.json.field, "ip");
+    assert.equal((await admin.get("/api/vms")).json.vms.filter((v: { name: string }) => v.name === "ok2" || v.name === "app2").length, 0, "nothing refused was stored");
+  });
+
+  test("VMs: only a failed definition can be removed", async () => {
+    assert.equal((await admin.req("DELETE", "/api/vms/app1")).status, 409, "pending");
+    assert.equal((await admin.req("DELETE", "/api/vms/web1")).status, 409, "defined");
+    assert.equal((await admin.req("DELETE", "/api/vms/nope")).status, 404);
+    const c = await mysql.createConnection({ ...DB_SERVER, database: p.database });
+    try {
+      await c.query("UPDATE vms SET definition_state = 'failed', definition_error = 'name taken on the storage' WHERE name = 'min1'");
+    } finally {
+      await c.end();
+    }
+    const listed = (await admin.get("/api/vms")).json.vms.find((v: { name: string }) => v.name === "min1");
+    assert.equal(listed.definitionError, "name taken on the storage");
+    assert.equal((await admin.req("DELETE", "/api/vms/min1", undefined, { csrf: false })).status, 403, "CSRF");
+    const r = await admin.req("DELETE", "/api/vms/min1");
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal((await admin.get("/api/vms")).json.vms.some((v: { name: string }) => v.name === "min1"), false);
+    assert.equal((await admin.get("/api/incidents?kind=vm-remove")).json.incidents[0].summary, "min1: failed definition removed");
+  });
+
   test("settings: validated, merged, audited", async () => {
     const r = await admin.patch("/api/settings", { failback: true, reserveNodes: [3] });
     assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -171,6 +240,9 @@ describe("panel API", { skip: skip ?? false }, () => {
       assert.equal(r.status, 403, path);
       assert.match(r.json.error, /viewer/);
     }
+    const create = await v.post("/api/vms", { name: "viewervm", ramMb: 128, vcpus: 1, disk: { kind: "network", path: "/s/v.disk" } });
+    assert.equal(create.status, 403);
+    assert.equal((await v.req("DELETE", "/api/vms/app1")).status, 403);
     assert.equal((await v.get("/api/users")).status, 403);
     assert.equal((await v.post("/api/users", { username: "x", password: "xxxxxxxxxxxxxxx", role: "admin" })).status, 403);
   });
@@ -190,6 +262,11 @@ describe("panel API", { skip: skip ?? false }, () => {
     assert.equal(form.status, 415);
     const [row] = (await admin.get("/api/nodes")).json.nodes;
     assert.equal(row.prio, 100, "nothing changed");
+    const vm = { name: "csrf1", ramMb: 128, vcpus: 1, disk: { kind: "network", path: "/s/csrf1.disk" } };
+    assert.equal((await admin.post("/api/vms", vm, { csrf: false })).status, 403);
+    assert.equal((await c.post("/api/vms", vm, { headers: { "x-csrf-token": admin.csrf! } })).status, 403);
+    assert.equal((await admin.req("POST", "/api/vms", undefined, { raw: "name=csrf1", headers: { "content-type": "application/x-www-form-urlencoded" } })).status, 415);
+    assert.equal((await admin.get("/api/vms")).json.vms.some((v: { name: string }) => v.name === "csrf1"), false);
   });
 
   test("SQL-injection strings are harmless", async () => {
@@ -230,6 +307,10 @@ describe("panel API", { skip: skip ?? false }, () => {
       assert.equal(r.status, 409);
       assert.match(r.json.error, /no quorum/);
       assert.equal((await admin.patch("/api/vms/web1", { ha: true })).status, 409);
+      const create = await admin.post("/api/vms", { name: "noquorum1", ramMb: 128, vcpus: 1, disk: { kind: "network", path: "/s/nq.disk" } });
+      assert.equal(create.status, 409);
+      assert.match(create.json.error, /no quorum/);
+      assert.equal((await admin.get("/api/vms")).json.vms.some((v: { name: string }) => v.name === "noquorum1"), false);
       assert.equal((await admin.get("/api/nodes")).status, 200);
       assert.equal((await admin.get("/api/election")).json.changesRefused.includes("no quorum"), true);
     } finally {
