@@ -128,6 +128,45 @@ describe("panel UI end to end", { skip: skip ?? false, timeout: 180_000 }, () =>
     await shot("vms");
   });
 
+  test("VM list: create a VM with the New VM form; the API's message shows at the field; the row follows pending -> running", async () => {
+    await page.getByRole("button", { name: /New VM/ }).click();
+    const form = page.getByRole("form", { name: "New VM" });
+    await form.getByLabel("Name").fill("9bad");
+    await form.getByLabel("Disk path").fill("/run/ha-storage/vms/app1.disk");
+    await form.getByLabel("IP address (optional)").fill("10.0.0.70");
+    await form.getByLabel("Preferred node (optional)").selectOption({ label: "n2" });
+    await expectingFailedRequest(400, async () => {
+      await form.getByRole("button", { name: "Create VM" }).click();
+      await form.getByRole("alert").filter({ hasText: "name: must be a letter" }).waitFor();
+    });
+    assert.equal(await form.getByLabel("Name").getAttribute("aria-invalid"), "true");
+    await form.getByLabel("Name").fill("app1");
+    await form.getByLabel("Name").press("Enter"); // keyboard submit
+    await page.getByText("app1 created").waitFor();
+    const row = page.getByTestId("vm-app1");
+    await row.getByText("definition pending").waitFor();
+    await row.getByText("(n2 preferred)").waitFor();
+    const [stored] = await p.db.select().from(vms).where(eq(vms.name, "app1"));
+    assert.deepEqual(
+      [stored?.definitionState, stored?.ip, stored?.requestedNodeid, stored?.diskLocation, stored?.ha],
+      ["pending", "10.0.0.70", 2, "/run/ha-storage/vms/app1.disk", true],
+    );
+    await shot("vms-new-pending");
+    // What the master's agent does next (vm-sync defines it; the core places and starts it).
+    await p.db.update(vms).set({ definitionState: "defined", nodeid: 3, state: "running" }).where(eq(vms.name, "app1"));
+    await row.getByText("running").waitFor({ timeout: 5000 });
+    await row.getByRole("link", { name: "n3" }).waitFor();
+    assert.equal(await row.getByText("definition pending").count(), 0);
+    // A definition the master could not write shows its reason, and an admin can remove it.
+    await p.db.insert(vms).values({ name: "clash1", ramMb: 128, vcpus: 1, diskLocation: "/s/c.disk", storage: "network", definitionState: "failed", definitionError: "a VM named clash1 is already defined on the shared storage" });
+    await page.getByRole("link", { name: "Cluster" }).click();
+    await page.getByRole("link", { name: "VMs" }).click();
+    await page.getByTestId("vm-clash1").getByText("definition failed: a VM named clash1 is already defined").waitFor();
+    await shot("vms-new-defined");
+    await page.getByRole("button", { name: "Remove clash1" }).click();
+    await page.getByTestId("vm-clash1").waitFor({ state: "detached" });
+  });
+
   test("incidents show the failover's phases and the audit trail", async () => {
     await page.getByRole("link", { name: "Incidents" }).click();
     await page.getByText("n1 failed; n2 took over").waitFor();

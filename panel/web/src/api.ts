@@ -40,6 +40,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 export const get = <T>(path: string) => api<T>("GET", path);
 export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
 export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body);
+export const del = <T>(path: string) => api<T>("DELETE", path);
 
 // ---- shapes the API returns
 
@@ -81,6 +82,12 @@ export type Vm = {
   state: string;
   liveOwner?: number | null;
   note?: string | null;
+  ip: string | null;
+  /** 'pending': created in the panel, the master has not written its record on the shared storage yet. */
+  definitionState: "pending" | "defined" | "failed";
+  definitionError: string | null;
+  /** Asked for at creation; a hint only (placement chooses the node). */
+  requestedNodeid: number | null;
 };
 export type Phase = { name: string; at: string; ms?: number; ok: boolean; detail?: string };
 export type Incident = { id: number; at: string; actor: string; kind: string; severity: "info" | "warning" | "error"; nodeid: number | null; vm: string | null; summary: string; reason: string; phases: Phase[] | null };

@@ -1,7 +1,11 @@
-import { useMemo, useState } from "react";
-import { patch, type NodeRow, type Vm } from "../api.ts";
+import { useEffect, useMemo, useState } from "react";
+import { del, patch, type NodeRow, type Vm } from "../api.ts";
 import { ErrorBox, useAction } from "../components.tsx";
 import { useData } from "../hooks.ts";
+import { NewVmForm } from "../new-vm.tsx";
+
+/** How often the list is re-read while a new VM waits for the master (its DB update sends no event). */
+const PENDING_POLL_MS = 2000;
 
 export function VmsPage({ admin }: { admin: boolean }) {
   const { data, error, reload } = useData<{ vms: Vm[] }>("/api/vms");
@@ -19,9 +23,19 @@ export function VmsPage({ admin }: { admin: boolean }) {
     [data, text, ha, node],
   );
   const change = (v: Vm, body: Partial<Vm>, ok: string) => save.run(() => patch(`/api/vms/${encodeURIComponent(v.name)}`, body).then(reload), ok);
+  const remove = (v: Vm) => save.run(() => del(`/api/vms/${encodeURIComponent(v.name)}`).then(reload), `${v.name} removed`);
+  // VMs created here, followed until they are placed (defined, then given a node).
+  const [created, setCreated] = useState<string[]>([]);
+  const anyPending = (data?.vms ?? []).some((v) => v.definitionState === "pending" || (created.includes(v.name) && v.definitionState === "defined" && v.nodeid == null));
+  useEffect(() => {
+    if (!anyPending) return;
+    const t = setInterval(reload, PENDING_POLL_MS);
+    return () => clearInterval(t);
+  }, [anyPending, reload]);
   return (
     <>
       <h1>Virtual machines</h1>
+      {admin && <NewVmForm nodes={nodes} onCreated={(name) => (setCreated((c) => [...c, name]), reload())} />}
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label>
           Filter by name
@@ -69,10 +83,12 @@ export function VmsPage({ admin }: { admin: boolean }) {
                 <th scope="row">{v.name}</th>
                 <td>
                   {v.nodeid != null ? <a href={`#/nodes/${v.nodeid}`}>{nodeName(v.nodeid)}</a> : "—"}
+                  {v.nodeid == null && v.requestedNodeid != null ? <span className="muted"> ({nodeName(v.requestedNodeid)} preferred)</span> : null}
                   {v.liveOwner != null && v.liveOwner !== v.nodeid ? <span className="pending"> (live: {nodeName(v.liveOwner)})</span> : null}
                 </td>
                 <td>
-                  <span className={`vmstate vm-${v.state}`}>{v.state}</span>
+                  <DefinitionState vm={v} admin={admin} busy={save.busy} onRemove={() => void remove(v)} />
+                  {v.definitionState === "defined" && <span className={`vmstate vm-${v.state}`}>{v.state}</span>}
                   {/* The master's recovery note, e.g. "unrecoverable: its disk is local to failed n2". */}
                   {v.note ? (
                     <span className={`reason${v.note.includes("unrecoverable") ? " error" : ""}`} data-testid={`vm-note-${v.name}`}>
@@ -120,4 +136,29 @@ export function VmsPage({ admin }: { admin: boolean }) {
       {data && shown.length === 0 && <p>No VM matches.</p>}
     </>
   );
+}
+
+/** Where a panel-created VM's definition is; nothing for a VM that is simply defined. */
+function DefinitionState({ vm, admin, busy, onRemove }: { vm: Vm; admin: boolean; busy: boolean; onRemove: () => void }) {
+  if (vm.definitionState === "pending") {
+    return (
+      <span className="defstate pending" data-testid={`vm-def-${vm.name}`}>
+        definition pending: the master writes it to the shared storage
+        {vm.definitionError ? <span className="reason"> ({vm.definitionError})</span> : null}
+      </span>
+    );
+  }
+  if (vm.definitionState === "failed") {
+    return (
+      <span className="defstate error" data-testid={`vm-def-${vm.name}`}>
+        definition failed: {vm.definitionError ?? "no reason recorded"}{" "}
+        {admin && (
+          <button type="button" className="link-button" disabled={busy} onClick={onRemove} aria-label={`Remove ${vm.name}`}>
+            Remove
+          </button>
+        )}
+      </span>
+    );
+  }
+  return null;
 }
