@@ -1,7 +1,8 @@
 // Cluster metadata on the shared storage: VM definitions and VM ownership (vm, node, epoch).
 // Only the master changes ownership, always with a higher epoch; a node starts a VM only while the
 // record names it with the epoch it was told (a fencing token that outlives any stale master).
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { link, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
@@ -77,6 +78,30 @@ export class ClusterMetadata {
     const r = VmRecordSchema.parse(record);
     await mkdir(this.vmsDir, { recursive: true });
     await writeFileAtomic(join(this.vmsDir, `${r.definition.name}.json`), JSON.stringify(r, null, 2));
+  }
+
+  /**
+   * Like defineVm, but never replaces an existing record (not even an unreadable one): the file
+   * appears complete or not at all (written aside, then hard-linked into place, which fails with
+   * EEXIST when the name is taken). The master uses it for VMs created in the panel.
+   */
+  async createVm(record: z.input<typeof VmRecordSchema>): Promise<void> {
+    const r = VmRecordSchema.parse(record);
+    await mkdir(this.vmsDir, { recursive: true });
+    const file = join(this.vmsDir, `${r.definition.name}.json`);
+    const tmp = join(this.vmsDir, `.${r.definition.name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      const h = await open(tmp, "wx", 0o644);
+      try {
+        await h.writeFile(JSON.stringify(r, null, 2));
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await link(tmp, file);
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   /** The valid VM records as stored (the master's DB sync compares them with the panel's edits). */

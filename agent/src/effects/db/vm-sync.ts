@@ -7,7 +7,8 @@
 //  - a change made outside the panel (the record rewritten with the CLI) is copied into the DB, so
 //    the DB never reverts it;
 //  - a VM created in the panel (`definition_state` 'pending', no record yet) gets its record written
-//    (the same record `corolistener vm define` writes), then is marked 'defined'; a definition the
+//    (the same record `corolistener vm define` writes, but never over an existing file), then is
+//    marked 'defined'; a definition the
 //    record schema refuses, or a name already taken on the storage by another definition, is marked
 //    'failed' with the reason. The row is never deleted by the agent.
 // Other VMs only in the DB (no record) are left alone: the record is the definition the agents start.
@@ -157,8 +158,8 @@ export type VmStore = {
   readRecords(): Promise<VmRecord[]>;
   owner(vm: string): Promise<{ node: number | null } | null>;
   setHaSettings(vm: string, wanted: VmWanted): Promise<void>;
-  /** Writes a new record (ClusterMetadata.defineVm, as `corolistener vm define` does). */
-  defineVm(record: VmRecord): Promise<void>;
+  /** Writes a new record, the one `corolistener vm define` writes; EEXIST if the name is taken (ClusterMetadata.createVm). */
+  createVm(record: VmRecord): Promise<void>;
 };
 
 /** What one pass did, for the log. */
@@ -226,13 +227,21 @@ export class VmSync {
       const setDefinition = (name: string, state: DefinitionState, error: string | null) =>
         rows(c, `UPDATE ${t} SET definition_state = ?, definition_error = ? WHERE name = ? AND definition_state = 'pending'`, [state, error?.slice(0, 1024) ?? null, name]);
       const defined: string[] = [...plan.markDefined];
+      const failed = [...plan.fail];
       for (const name of plan.markDefined) await setDefinition(name, "defined", null);
       for (const f of plan.fail) await setDefinition(f.name, "failed", f.reason);
       for (const record of plan.define) {
         const name = record.definition.name;
         try {
-          await this.store.defineVm(record);
+          await this.store.createVm(record);
         } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+            // Defined meanwhile (the CLI), or a record file the agents cannot read: not ours to replace.
+            const reason = `a VM named ${name} already exists on the shared storage (defined outside the panel, or an unreadable record); remove this row or choose another name`;
+            await setDefinition(name, "failed", reason);
+            failed.push({ name, reason });
+            continue;
+          }
           // The storage could not be written (unmounted, full...): the row stays pending and the next
           // pass tries again; the reason shows in the panel meanwhile.
           await setDefinition(name, "pending", `not written to the shared storage yet (retrying): ${(err as Error).message}`);
@@ -241,7 +250,7 @@ export class VmSync {
         await setDefinition(name, "defined", null);
         defined.push(name);
       }
-      return { written: plan.writeToStorage, defined, failed: plan.fail };
+      return { written: plan.writeToStorage, defined, failed };
     } finally {
       await c.end().catch(() => undefined);
     }

@@ -1,16 +1,16 @@
 // The ownership check before a VM start, on a real directory (the shared storage's layout).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClusterMetadata } from "../../../src/effects/cluster-metadata.ts";
 
-function withMetadata(fn: (m: ClusterMetadata) => Promise<void>) {
+function withMetadata(fn: (m: ClusterMetadata, dir: string) => Promise<void>) {
   return async () => {
     const dir = mkdtempSync(join(tmpdir(), "ha-meta-"));
     try {
-      await fn(new ClusterMetadata(dir));
+      await fn(new ClusterMetadata(dir), dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -34,4 +34,14 @@ test("a record naming another node at the same or a newer epoch fails at once", 
   await assert.rejects(m.assertOwned("web1", 2, 5, 5000), /says n3 epoch 5, not n2 epoch 5/);
   await assert.rejects(m.assertOwned("web1", 2, 4, 5000), /says n3 epoch 5, not n2 epoch 4/);
   assert.ok(Date.now() - t0 < 1000, "no waiting for a record that cannot change in our favour");
+}));
+
+test("createVm writes the record vm define writes, but never over an existing one (EEXIST), leaving no temp file", withMetadata(async (m, dir) => {
+  const rec = { definition: { name: "p1", ramMb: 256, vcpus: 1, disk: { kind: "network" as const, path: "/s/p1.disk" }, ha: true }, restartPriority: 2 };
+  await m.createVm(rec);
+  assert.deepEqual(await m.readRecords(), [{ ...rec, desired: "running" }]);
+  await assert.rejects(m.createVm({ ...rec, definition: { ...rec.definition, ramMb: 4096 } }), (e: NodeJS.ErrnoException) => e.code === "EEXIST");
+  assert.equal((await m.definition("p1"))?.ramMb, 256, "the first record is kept");
+  await assert.rejects(m.createVm({ ...rec, definition: { ...rec.definition, name: "9bad" } }), /must be a letter/);
+  assert.deepEqual(readdirSync(join(dir, "cluster", "vms")), ["p1.json"]);
 }));
