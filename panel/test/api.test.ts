@@ -53,7 +53,7 @@ describe("panel API", { skip: skip ?? false }, () => {
 
   test("unauthenticated requests get 401", async () => {
     const c = new Client(p.url);
-    for (const [m, path] of [["GET", "/api/nodes"], ["GET", "/api/nodes/1"], ["GET", "/api/vms"], ["GET", "/api/settings"], ["GET", "/api/incidents"], ["GET", "/api/election"], ["GET", "/api/events"], ["GET", "/api/users"], ["GET", "/api/me"], ["PATCH", "/api/nodes/1"], ["PATCH", "/api/vms/web1"], ["PATCH", "/api/settings"], ["POST", "/api/logout"]] as const) {
+    for (const [m, path] of [["GET", "/api/nodes"], ["GET", "/api/nodes/1"], ["GET", "/api/vms"], ["GET", "/api/settings"], ["GET", "/api/incidents"], ["GET", "/api/election"], ["GET", "/api/events"], ["GET", "/api/users"], ["GET", "/api/me"], ["PATCH", "/api/nodes/1"], ["PATCH", "/api/vms/web1"], ["POST", "/api/vms"], ["DELETE", "/api/vms/web1"], ["PATCH", "/api/settings"], ["POST", "/api/logout"]] as const) {
       const r = await c.req(m, path, m === "GET" ? undefined : { prio: 1 });
       assert.equal(r.status, 401, `${m} ${path}`);
       assert.equal(typeof r.json.error, "string");
