@@ -1,7 +1,8 @@
 // The panel's VM edits reach the agents, on a 3-node lab with MariaDB: the master inserts the VMs
 // defined on the shared storage into the DB; an HA flag / restart priority written to the DB (as
 // the panel's own DB user) lands in the VM's record on the shared storage; after a crash the VM
-// left HA comes back elsewhere and the one turned non-HA does not. Also: a node that is not master
+// left HA comes back elsewhere and the one turned non-HA does not; a VM created with the panel's
+// API (POST /api/vms) is defined on the shared storage by the master and runs. Also: a node that is not master
 // refuses panel requests on its own address, pointing to the cluster IP; a login survives the
 // master's crash (the panel moves, its sessions are in the replicated DB).
 import { describe, it, before, after } from "node:test";
@@ -87,6 +88,44 @@ describe("panel -> shared storage VM sync on a 3-node lab with MariaDB", { timeo
     assert.equal(checker.where().has(dropped), false, `${dropped} (no longer HA) stays down`);
     await lab.boot(victim);
     await lab.waitQuorate([1, 2, 3], 60_000);
+  });
+
+  it("a VM created through the panel's API is defined on the shared storage by the master, runs, and its row is marked defined with its owner", async () => {
+    await sql("INSERT INTO users (username, password_hash, role) VALUES (?, ?, 'admin')", ["vmadmin", await hashPassword("vm admin password 1")]);
+    const panel = `http://${lab.topo.clusterIp}:${PANEL_PORT}`;
+    const curl = (args: string[]) => lab.exec(2, ["curl", "-s", "-m", "10", ...args]);
+    const login = await curl(["-i", "-H", "content-type: application/json", "--data", JSON.stringify({ username: "vmadmin", password: "vm admin password 1" }), `${panel}/api/login`]);
+    assert.match(login.stdout, /^HTTP\/1\.1 200/, login.stdout);
+    const cookies = new Map([...login.stdout.matchAll(/^set-cookie: ([^=]+)=([^;]*);/gim)].map((m) => [m[1]!, m[2]!]));
+    const cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    const csrf = decodeURIComponent(cookies.get("ha_csrf") ?? "");
+    assert.ok(csrf, "a CSRF cookie");
+    const body = { name: "p1", ramMb: 256, vcpus: 1, disk: { kind: "network", path: "/run/ha-storage/vms/p1.disk" }, ip: "172.31.224.180", ha: true, restartPriority: 3, node: 3 };
+    const post = await curl(["-H", "content-type: application/json", "-H", `cookie: ${cookie}`, "-H", `x-csrf-token: ${csrf}`, "--data", JSON.stringify(body), "-w", "\n%{http_code}", `${panel}/api/vms`]);
+    const [json, code] = post.stdout.trim().split("\n");
+    assert.equal(code, "201", post.stdout);
+    assert.equal(JSON.parse(json!).vm.definitionState, "pending");
+
+    const running = await until("p1 running on a node", () => checker.where().get("p1")?.[0], 90_000);
+    const rec = JSON.parse(readFileSync(join(lab.storageDir(), "cluster", "vms", "p1.json"), "utf8"));
+    assert.deepEqual(rec, {
+      definition: { name: "p1", ramMb: 256, vcpus: 1, disk: { kind: "network", path: "/run/ha-storage/vms/p1.disk" }, ip: "172.31.224.180", ha: true },
+      restartPriority: 3,
+      desired: "running",
+    }, "the record `corolistener vm define` would write");
+    const row = await until("p1's row defined with its owner", async () => {
+      const [r] = await sql<{ definition_state: string; definition_error: string | null; nodeid: number | null; state: string; requested_nodeid: number | null }>(
+        "SELECT definition_state, definition_error, nodeid, state, requested_nodeid FROM vms WHERE name = 'p1'",
+      );
+      return r && r.definition_state === "defined" && r.nodeid === running && r.state === "running" ? r : null;
+    }, 30_000);
+    assert.equal(row.definition_error, null);
+    assert.equal(row.requested_nodeid, 3, "kept as a hint");
+    // The VM answers on its own address (the process driver's HTTP probe).
+    await until("p1 answers on its own address", async () => {
+      const probe = await lab.exec(MASTER, ["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://172.31.224.180/"]);
+      return probe.stdout === "200";
+    }, 20_000);
   });
 
   it("a session made on n1's panel still works after the master (and the panel) moved: sessions are in the replicated DB", async () => {
