@@ -4,12 +4,16 @@
 //   last renewal delivered back to it in a majority view. Expired lease -> release at once.
 // - The database is primary only together with the IP and panel: every step-down (and the agent
 //   start) demotes it first (`DemoteDatabase`: read-only at once), and `released` waits for it.
+// - The lease outlasts a corosync membership transition (leaseMs >= transitionLeaseMs), so a
+//   member's failure does not make the master step down: it holds while corosync forms the new
+//   membership, and renews at once when the new view's round has kept it as master.
 // - Every node keeps "evidence": for each possible other holder, when it is certainly gone
-//   (renewal seen + leaseMs + releaseBudgetMs + leaseMarginMs). A new master assigns the IP
-//   only after all of that, unless the old holder confirms its release (`released`).
+//   (renewal seen + leaseMs + releaseBudgetMs + leaseMarginMs, with the longer of the holder's
+//   announced terms and our own). A new master assigns the IP only after all of that, unless the
+//   old holder confirms its release (`released`).
 
 import type { CoreContext } from './context.ts';
-import { holderGoneAt, ipSafeAt, leaseAgeMs, leaseFresh } from './lease.ts';
+import { holderGoneAt, holderTerms, ipSafeAt, leaseAgeMs, leaseFresh, ownTerms, type LeaseTerms } from './lease.ts';
 import type { HelloMsg } from './replicated.ts';
 import type { CoreAction, DecisionKind, NodeId, SelfStatus } from './types.ts';
 
@@ -24,10 +28,14 @@ export interface LocalFacts {
 export class ClusterIpRole {
   // Lease
   lastRenewalSentAt: number | null = null;
+  /** The terms our renewal at lastRenewalSentAt announced (undefined: none yet). */
+  private lastRenewalTerms: LeaseTerms | undefined = undefined;
   private renewalTerm = -1;
   private lastRenewSent = -Infinity;
   private lastRenewalSeenAt: number | null = null;
   private lastRenewalBy: NodeId = 0;
+  /** The terms the last renewal we saw (anyone's) announced, for our hello. */
+  private lastRenewalSeenTerms: Partial<LeaseTerms> = {};
   /** Possible other holders (0 = unknown holder) -> when they are certainly gone. */
   readonly evidence = new Map<NodeId, number>();
 
@@ -58,8 +66,13 @@ export class ClusterIpRole {
     return this.ipMaybeHeld || this.panelMaybeHeld;
   }
 
+  /** What our own lease runs on: our last renewal's announced terms, or less (see ownTerms). */
+  ownTerms(): LeaseTerms {
+    return ownTerms(this.lastRenewalTerms, this.ctx.s);
+  }
+
   leaseFresh(): boolean {
-    return leaseFresh(this.lastRenewalSentAt, this.ctx.now, this.ctx.s);
+    return leaseFresh(this.lastRenewalSentAt, this.ctx.now, this.ownTerms());
   }
 
   ipSafeInMs(): number {
@@ -67,12 +80,18 @@ export class ClusterIpRole {
   }
 
   /** For our hello: how long ago we saw a renewal, and whose. */
-  helloLease(): { msSinceRenewal: number; renewedBy: NodeId | null } {
+  helloLease(): { msSinceRenewal: number; renewedBy: NodeId | null; renewLeaseMs?: number; renewReleaseBudgetMs?: number } {
     const { now, startedAt } = this.ctx;
-    return {
+    const out: { msSinceRenewal: number; renewedBy: NodeId | null; renewLeaseMs?: number; renewReleaseBudgetMs?: number } = {
       msSinceRenewal: Math.max(0, Math.round(now - (this.lastRenewalSeenAt ?? startedAt))),
       renewedBy: this.lastRenewalSeenAt === null ? null : this.lastRenewalBy,
     };
+    if (this.lastRenewalSeenAt !== null) {
+      const t = this.lastRenewalSeenTerms;
+      if (t.leaseMs !== undefined) out.renewLeaseMs = t.leaseMs;
+      if (t.releaseBudgetMs !== undefined) out.renewReleaseBudgetMs = t.releaseBudgetMs;
+    }
+    return out;
   }
 
   private emit(a: CoreAction): void {
@@ -99,7 +118,7 @@ export class ClusterIpRole {
   enforceLease(): void {
     if (!(this.wantIp || this.wantPanel) || this.leaseFresh() || this.ctx.sabotage === 'no-lease') return;
     const age = leaseAgeMs(this.lastRenewalSentAt, this.ctx.now);
-    this.stepDown(`lease expired: last renewal ${age === null ? 'never' : `${age} ms ago`} > leaseMs ${this.ctx.s.leaseMs}`, 'lease');
+    this.stepDown(`lease expired: last renewal ${age === null ? 'never' : `${age} ms ago`} > leaseMs ${this.ownTerms().leaseMs}`, 'lease');
   }
 
   stepDown(reason: string, kind: DecisionKind): void {
@@ -126,20 +145,27 @@ export class ClusterIpRole {
     for (const h of hellos) {
       const holder = h.renewedBy ?? 0;
       if (h.from === this.ctx.id || holder === this.ctx.id) continue;
-      const at = holderGoneAt(this.ctx.now - h.msSinceRenewal, this.ctx.s);
+      const announced = { leaseMs: h.renewLeaseMs, releaseBudgetMs: h.renewReleaseBudgetMs };
+      const at = holderGoneAt(this.ctx.now - h.msSinceRenewal, holderTerms(announced, this.ctx.s));
       if (at > (this.evidence.get(holder) ?? -Infinity)) this.evidence.set(holder, at);
     }
   }
 
-  onRenewed(from: NodeId, sentAt: number): void {
+  /** A renewal of the master was delivered; `announced`: the terms it carried (older agents: none). */
+  onRenewed(from: NodeId, sentAt: number, announced: Partial<LeaseTerms>): void {
     const { ctx } = this;
     this.lastRenewalSeenAt = ctx.now;
     this.lastRenewalBy = from;
+    this.lastRenewalSeenTerms = announced;
     if (from === ctx.id) {
-      if (sentAt <= ctx.now && sentAt > (this.lastRenewalSentAt ?? -Infinity)) this.lastRenewalSentAt = sentAt;
+      if (sentAt <= ctx.now && sentAt > (this.lastRenewalSentAt ?? -Infinity)) {
+        this.lastRenewalSentAt = sentAt;
+        // Our own renewals always carry their terms; the fallback only serves a hand-made message.
+        this.lastRenewalTerms = { leaseMs: announced.leaseMs ?? ctx.s.leaseMs, releaseBudgetMs: announced.releaseBudgetMs ?? ctx.s.releaseBudgetMs };
+      }
       this.renewalTerm = ctx.rep.term;
     } else {
-      this.evidence.set(from, holderGoneAt(ctx.now, ctx.s));
+      this.evidence.set(from, holderGoneAt(ctx.now, holderTerms(announced, ctx.s)));
     }
   }
 
@@ -151,7 +177,10 @@ export class ClusterIpRole {
     const prev = this.decidedMaster;
     this.decidedMaster = master;
     if (prev === this.ctx.id && master !== this.ctx.id) this.stepDown(master === null ? 'no master in this view' : `n${master} is master now`, 'election');
-    if (master === this.ctx.id && prev !== this.ctx.id) this.lastRenewSent = -Infinity; // renew at once
+    // Renew at once when we become master, and also when a round keeps us master: after a
+    // membership transition our lease is as old as the transition is long (nothing was delivered
+    // meanwhile), so the first renewal of the new view must not wait another leaseRenewMs.
+    if (master === this.ctx.id) this.lastRenewSent = -Infinity;
   }
 
   /** Results of our IP / panel actions. */
@@ -204,7 +233,7 @@ export class ClusterIpRole {
     const amMaster = rep.synced && rep.master === id && rep.majority;
     if (amMaster && now - this.lastRenewSent >= s.leaseRenewMs) {
       this.lastRenewSent = now;
-      out.send({ v: 1, kind: 'renew', term: rep.term, sentAt: now }, 'lease renewal');
+      out.send({ v: 1, kind: 'renew', term: rep.term, sentAt: now, leaseMs: s.leaseMs, releaseBudgetMs: s.releaseBudgetMs }, 'lease renewal');
     }
 
     // While a round runs (unsynced) the master keeps what it holds: its lease decides.

@@ -6,6 +6,55 @@
 
 import type { Settings } from './types.ts';
 
+/**
+ * What lease a master needs to hold through a corosync membership transition, during which
+ * corosync delivers nothing (not even its own renewals). The worst case, from the send time t0 of
+ * the last renewal delivered before a member fails:
+ *   - the next renewal goes out at most leaseRenewMs + one step (tickMs) after t0, and a failure
+ *     just after it was sent loses it: the failure is up to leaseRenewMs + tickMs after t0;
+ *   - corosync notices the lost token `token` ms after the failure (the effective value: with
+ *     token_coefficient already applied), waits `consensus`, then forms the new ring;
+ *   - the new CPG view needs one hello round, then the master renews at once (cluster-ip.ts)
+ *     and that renewal comes back: one CPG round each.
+ * TRANSITION_SLACK_MS covers the step (tickMs 100) plus what comes after consensus: the ring
+ * formation (join, commit and recovery: a few token rotations, milliseconds on a LAN), the hello
+ * round and the renewal's round trip (one CPG round each, milliseconds), and scheduling delays of
+ * a busy node, which leaves about 200 ms for those. Too short costs a blip (the old behaviour),
+ * never safety: the new master waits for whatever lease the holder announced. Longer costs every
+ * master failover the same amount.
+ */
+export const TRANSITION_SLACK_MS = 300;
+
+export function transitionLeaseMs(corosync: { tokenMs: number; consensusMs: number }, leaseRenewMs: number): number {
+  return corosync.tokenMs + corosync.consensusMs + leaseRenewMs + TRANSITION_SLACK_MS;
+}
+
+/** The terms a holder's renewal carries (or, for older agents' renewals, the receiver's own). */
+export type LeaseTerms = Pick<Settings, 'leaseMs' | 'releaseBudgetMs'>;
+
+/**
+ * The terms to wait for when another node holds (or held) the IP: the longer of the holder's
+ * announced terms and our own (nodes may disagree during a corosync.conf reload or an upgrade).
+ */
+export function holderTerms(announced: Partial<LeaseTerms> | undefined, own: Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'leaseMarginMs'>): Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'leaseMarginMs'> {
+  return {
+    leaseMs: Math.max(own.leaseMs, announced?.leaseMs ?? own.leaseMs),
+    releaseBudgetMs: Math.max(own.releaseBudgetMs, announced?.releaseBudgetMs ?? own.releaseBudgetMs),
+    leaseMarginMs: own.leaseMarginMs,
+  };
+}
+
+/**
+ * The terms our own lease runs on: what our last delivered renewal announced, or less if our
+ * settings shrank since (a renewal never lets us hold longer than it told the others).
+ */
+export function ownTerms(announced: Partial<LeaseTerms> | undefined, own: LeaseTerms): LeaseTerms {
+  return {
+    leaseMs: Math.min(own.leaseMs, announced?.leaseMs ?? own.leaseMs),
+    releaseBudgetMs: Math.min(own.releaseBudgetMs, announced?.releaseBudgetMs ?? own.releaseBudgetMs),
+  };
+}
+
 export function leaseAgeMs(lastRenewalSentAt: number | null, now: number): number | null {
   return lastRenewalSentAt === null ? null : now - lastRenewalSentAt;
 }
@@ -17,7 +66,7 @@ export function leaseFresh(lastRenewalSentAt: number | null, now: number, s: Pic
 /**
  * When a node that saw a holder's renewal at `seenAt` may assume that holder has let go:
  * its lease ended at sentAt + leaseMs <= seenAt + leaseMs, it then had releaseBudgetMs to release
- * before its watchdog fires; leaseMarginMs is slack on top.
+ * before its watchdog fires; leaseMarginMs is slack on top. Pass the holder's terms (holderTerms).
  */
 export function holderGoneAt(seenAt: number, s: Pick<Settings, 'leaseMs' | 'releaseBudgetMs' | 'leaseMarginMs'>): number {
   return seenAt + s.leaseMs + s.releaseBudgetMs + s.leaseMarginMs;
@@ -49,8 +98,9 @@ export interface WatchdogInput {
  * Time by which this node must be reset unless the agent runs again. Each term matches a promise
  * other nodes rely on:
  *  - agent liveness: a hung agent is reset after fenceTimeoutMs;
- *  - IP lease: a holder is gone by lastRenewal + leaseMs + releaseBudgetMs (new masters wait
- *    that plus leaseMarginMs after the renewal they saw); a freshly started agent, which may
+ *  - IP lease: a holder is gone by lastRenewal + leaseMs + releaseBudgetMs, with the terms that
+ *    renewal announced or less (ownTerms; new masters wait at least those terms plus
+ *    leaseMarginMs after the renewal they saw); a freshly started agent, which may
  *    inherit an address from its crashed predecessor, must have released it within leaseMarginMs;
  *  - storage: with VMs, gone by lastGoodWriteStart + storage + fence - writeMax (readers relocate
  *    after seeing the heartbeat unchanged for storage + fence);

@@ -1,7 +1,7 @@
 // VMs on this node. Starting one takes a handshake, so that a node acting on stale state can
 // never start a VM the master has already given to someone else:
 //   1. the owner multicasts `start {vm, epoch, sentAt}` ('requested');
-//   2. on its delivery, if still a good member and owner and sentAt is less than leaseMs ago
+//   2. on its delivery, if still a good member and owner and sentAt is less than startWindowMs ago
 //      (the ring works, we are not a paused process replaying a backlog), the VM is written into
 //      our heartbeat ('intent': write-ahead, so an older "stopped" heartbeat cannot be misread);
 //   3. once that heartbeat write completed, StartVm ('starting').
@@ -146,7 +146,7 @@ export class LocalVms {
     const o = ctx.rep.ownerOf(vm);
     const age = ctx.now - sentAt;
     let why = '';
-    if (age > ctx.s.leaseMs) why = `its start message took ${age} ms > leaseMs`;
+    if (age > ctx.s.startWindowMs) why = `its start message took ${age} ms > startWindowMs`;
     else if (o.node !== ctx.id || o.epoch !== epoch) why = `owner is now n${o.node} epoch ${o.epoch}`;
     else if (!canStart) why = `not a good member (${selfStatus})`;
     if (why !== '') {
@@ -167,13 +167,13 @@ export class LocalVms {
       switch (l.state) {
         case 'requested':
         case 'intent': {
-          const expired = now - l.sentAt > s.leaseMs;
+          const expired = now - l.sentAt > s.startWindowMs;
           if (drainHere) {
             this.delete(vm);
             out.decide('vm', `start of ${vm} abandoned: it is being drained off n${id}`);
           } else if (fenced || expired) {
             this.delete(vm);
-            if (expired) out.decide('vm', `start of ${vm} abandoned: not confirmed within leaseMs`);
+            if (expired) out.decide('vm', `start of ${vm} abandoned: not confirmed within startWindowMs`);
           } else if (l.state === 'intent' && canStart && this.checks.lastGoodWriteSeq >= l.needSeq) {
             const o = rep.ownerOf(vm);
             if (o.node !== id || o.epoch !== l.epoch) this.delete(vm);

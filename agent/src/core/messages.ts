@@ -75,6 +75,11 @@ function vmSpec(x: unknown, what: string): VmSpec {
   return spec;
 }
 
+/** `{ key: value }` if the field is present (and a valid integer >= min), `{}` if absent. */
+function optionalInt<K extends string>(m: Record<string, unknown>, key: K, min: number): { [k in K]?: number } {
+  return m[key] === undefined ? {} : ({ [key]: int(m[key], key, min) } as { [k in K]?: number });
+}
+
 /** The fields every hello and report carry (grace fields are absent in messages of older agents). */
 function reportFields(m: Record<string, unknown>): ReportFields {
   const out: ReportFields = {
@@ -106,11 +111,14 @@ function parse(raw: unknown): CpgMessage {
         majority: bool(m['majority'], 'majority'),
         msSinceRenewal: int(m['msSinceRenewal'], 'msSinceRenewal'),
         renewedBy: nodeOrNull(m['renewedBy'], 'renewedBy'),
+        ...optionalInt(m, 'renewLeaseMs', 1),
+        ...optionalInt(m, 'renewReleaseBudgetMs', 1),
         owners: owners(m['owners'], 'owners'),
         ...reportFields(m),
       };
     case 'renew':
-      return { v: 1, kind, term: int(m['term'], 'term'), sentAt: num(m['sentAt'], 'sentAt') };
+      // leaseMs/releaseBudgetMs: the holder's lease terms; absent in older agents' renewals.
+      return { v: 1, kind, term: int(m['term'], 'term'), sentAt: num(m['sentAt'], 'sentAt'), ...optionalInt(m, 'leaseMs', 1), ...optionalInt(m, 'releaseBudgetMs', 1) };
     case 'report':
       return { v: 1, kind, ...reportFields(m) };
     case 'elect':

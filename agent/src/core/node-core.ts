@@ -391,7 +391,7 @@ class Core implements NodeCore, LocalFacts {
           this.vms.requestScan();
           break;
         case 'renewed':
-          this.ip.onRenewed(n.from, n.sentAt);
+          this.ip.onRenewed(n.from, n.sentAt, { leaseMs: n.leaseMs, releaseBudgetMs: n.releaseBudgetMs });
           break;
         case 'released':
           this.ip.onReleased(n.from);
@@ -513,7 +513,8 @@ class Core implements NodeCore, LocalFacts {
       mayHaveVms: this.vms.hasActive() || !this.vms.known,
       lastGoodWriteStart: this.checks.lastGoodWriteStart,
       fencedSince: ctx.sabotage === 'keep-vms-on-quorum-loss' ? null : this.fencedSince,
-      settings: ctx.s,
+      // Our lease's terms are those our last renewal announced (or less), not today's settings.
+      settings: { ...ctx.s, ...this.ip.ownTerms() },
     });
   }
 }

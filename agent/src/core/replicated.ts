@@ -51,7 +51,7 @@ export type ReplicaNote =
   | { kind: 'round-started'; members: NodeId[] }
   | { kind: 'round-complete'; hellos: Array<HelloMsg & { from: NodeId }> }
   | { kind: 'master'; master: NodeId | null; term: number; reason: string }
-  | { kind: 'renewed'; from: NodeId; sentAt: number }
+  | { kind: 'renewed'; from: NodeId; sentAt: number; leaseMs?: number; releaseBudgetMs?: number }
   | { kind: 'released'; from: NodeId; term: number }
   | { kind: 'table' }
   | { kind: 'owner-changed'; vm: VmId; from: NodeId | null; to: NodeId; epoch: number; reason: string }
@@ -134,7 +134,12 @@ export class Replica {
     if (!this.synced) return []; // the round's outcome supersedes anything sent before it
     switch (msg.kind) {
       case 'renew':
-        if (from === this.master && msg.term === this.term && this.majority) return [{ kind: 'renewed', from, sentAt: msg.sentAt }];
+        if (from === this.master && msg.term === this.term && this.majority) {
+          const note: ReplicaNote = { kind: 'renewed', from, sentAt: msg.sentAt };
+          if (msg.leaseMs !== undefined) note.leaseMs = msg.leaseMs;
+          if (msg.releaseBudgetMs !== undefined) note.releaseBudgetMs = msg.releaseBudgetMs;
+          return [note];
+        }
         return [];
       case 'report':
         this.reports.set(from, memberReport(msg));

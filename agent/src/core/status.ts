@@ -117,7 +117,7 @@ export interface RecoveryInput {
    * or when our current run of majority views began, whichever is later.
    */
   goneAt: number;
-  settings: Pick<Settings, 'leaseMs' | 'leaseMarginMs' | 'storageTimeoutMs' | 'fenceTimeoutMs'>;
+  settings: Pick<Settings, 'startWindowMs' | 'leaseMarginMs' | 'storageTimeoutMs' | 'fenceTimeoutMs'>;
 }
 
 export function recoverySafety(r: RecoveryInput): { safe: boolean; reason: string } {
@@ -137,12 +137,12 @@ export function recoverySafety(r: RecoveryInput): { safe: boolean; reason: strin
   // A start changes the heartbeat first, so "unchanged" proves nothing was started only up to the
   // proving read: it must have started after the node's last possible start (it may have been
   // reset and come back, started VMs and left again before we read its new heartbeat).
-  const provedAfterGone = hb.lastReadStart >= r.goneAt + r.settings.leaseMs + r.settings.leaseMarginMs;
+  const provedAfterGone = hb.lastReadStart >= r.goneAt + r.settings.startWindowMs + r.settings.leaseMarginMs;
   if (stale >= slow && provedAfterGone) {
     return { safe: true, reason: `${n} heartbeat unchanged for ${stale} ms >= storage ${r.settings.storageTimeoutMs} + fence ${r.settings.fenceTimeoutMs} ms: it has self-fenced or been reset` };
   }
   // Fast path: a heartbeat written after the node's last possible VM start says it stopped.
-  const readAfter = r.goneAt + r.settings.leaseMs + r.settings.leaseMarginMs;
+  const readAfter = r.goneAt + r.settings.startWindowMs + r.settings.leaseMarginMs;
   if (isFencedStatus(hb.selfStatus) && !hb.running.includes(r.vm) && hb.lastReadStart >= readAfter) {
     return { safe: true, reason: `${n} heartbeat says ${hb.selfStatus} with ${r.vm} stopped` };
   }

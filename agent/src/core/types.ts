@@ -10,7 +10,12 @@ export type VmId = string;
 export interface Settings {
   /** Expected interval between `tick` events. Only used to size margins. */
   tickMs: number;
-  /** A master may hold the cluster IP/panel for this long after sending its last delivered renewal. */
+  /**
+   * A master may hold the cluster IP/panel for this long after sending its last delivered renewal.
+   * It must outlast a corosync membership transition (during which nothing is delivered), or
+   * every member's failure makes the master step down: see transitionLeaseMs() in lease.ts. The
+   * daemon sets it from the running corosync's timing unless the agent's config sets it.
+   */
   leaseMs: number;
   /** The master multicasts a lease renewal this often (must be well below leaseMs). */
   leaseRenewMs: number;
@@ -19,6 +24,13 @@ export interface Settings {
    * watchdog resets the node at lastRenewal + leaseMs + releaseBudgetMs otherwise.
    */
   releaseBudgetMs: number;
+  /**
+   * A VM start announcement (`start`) must come back, and the VM be written into our heartbeat,
+   * within this long after it was sent; a master relocating a departed node's VMs reads its
+   * heartbeat only after it left + startWindowMs + leaseMarginMs. Not tied to leaseMs (which
+   * follows corosync's transition time), so VM recovery does not slow down with a longer lease.
+   */
+  startWindowMs: number;
   /**
    * Extra slack a new master adds on top of leaseMs + releaseBudgetMs. Also the time a freshly
    * started agent has to release an address/panel left over by a crashed predecessor.
@@ -60,9 +72,18 @@ export interface Settings {
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   tickMs: 100,
-  leaseMs: 1000,
+  // = transitionLeaseMs({ tokenMs: 1000, consensusMs: 1200 }, 250): covers a membership transition
+  // of the recommended corosync.conf (token 1000, token_coefficient 0, consensus 1.2 x token). The
+  // daemon replaces it with the value for the running corosync's timing (lease.ts).
+  leaseMs: 2750,
   leaseRenewMs: 250,
+  // Not shortened with the longer lease: the release includes stopping the panel, whose process
+  // may take up to 2 s to exit (its own exit timer; SIGKILL after 2 s), and a budget shorter than
+  // the real release time turns every lease expiry into a watchdog reset of the node and its VMs.
+  // The lease is what grew; the time a holder needs to let go did not.
   releaseBudgetMs: 1000,
+  // The window the VM start handshake always had (it was leaseMs, 1000 by default).
+  startWindowMs: 1000,
   leaseMarginMs: 200,
   fenceTimeoutMs: 5000,
   storageTimeoutMs: 5000,
@@ -96,6 +117,7 @@ export function settingsProblems(s: Settings): string[] {
   const p: string[] = [];
   if (!(s.leaseRenewMs > 0 && s.leaseRenewMs * 2 <= s.leaseMs)) p.push(`leaseRenewMs ${s.leaseRenewMs} must be > 0 and <= leaseMs/2 (${s.leaseMs / 2})`);
   if (!(s.releaseBudgetMs >= 2 * s.tickMs)) p.push(`releaseBudgetMs ${s.releaseBudgetMs} must be >= 2*tickMs (${2 * s.tickMs}): a tick to notice plus the release itself`);
+  if (!(s.startWindowMs >= 2 * s.tickMs)) p.push(`startWindowMs ${s.startWindowMs} must be >= 2*tickMs (${2 * s.tickMs})`);
   if (!(s.leaseMarginMs >= s.tickMs)) p.push(`leaseMarginMs ${s.leaseMarginMs} must be >= tickMs ${s.tickMs}`);
   if (!(s.storageWriteMs < s.storageTimeoutMs)) p.push(`storageWriteMs ${s.storageWriteMs} must be < storageTimeoutMs ${s.storageTimeoutMs}`);
   if (!(s.storageWriteMaxMs < s.fenceTimeoutMs)) p.push(`storageWriteMaxMs ${s.storageWriteMaxMs} must be < fenceTimeoutMs ${s.fenceTimeoutMs}`);
@@ -206,10 +228,19 @@ export type CpgMessage =
       msSinceRenewal: number;
       /** Whose renewal that was (null: none seen since the sender started). */
       renewedBy: NodeId | null;
+      /** The terms that renewal carried (absent: older agent, or the renewal carried none). */
+      renewLeaseMs?: number;
+      renewReleaseBudgetMs?: number;
       owners: OwnerTriple[];
     } & ReportFields)
-  /** Master lease renewal; its delivery back to the master proves the ring works. */
-  | { v: 1; kind: 'renew'; term: number; sentAt: number }
+  /**
+   * Master lease renewal; its delivery back to the master proves the ring works. `leaseMs` and
+   * `releaseBudgetMs` are the terms of this renewal: the sender holds at most leaseMs after
+   * sentAt and is reset by its watchdog releaseBudgetMs after that, so every node computes
+   * "certainly gone" with the holder's values (absent in older agents' renewals: the
+   * receiver's own settings).
+   */
+  | { v: 1; kind: 'renew'; term: number; sentAt: number; leaseMs?: number; releaseBudgetMs?: number }
   /** Member status report, sent whenever it changes (also when the grace ends or the quorum members change). */
   | ({ v: 1; kind: 'report' } & ReportFields)
   /** Admin asked for an election (best prio wins, even without failback). */

@@ -45,6 +45,9 @@ export class Harness {
   private readonly inbox: Array<{ node: NodeId; ev: EventBody }> = [];
   private readonly backlog = new Map<NodeId, EventBody[]>();
   private incarnation = 0;
+  /** corosync is forming a new membership: nothing is delivered (see stopRing). */
+  private ringStopped = false;
+  private unordered: Array<{ from: NodeId; msg: unknown }> = [];
 
   constructor(readonly opts: HarnessOptions) {
     for (const v of opts.vms ?? []) this.metadata.set(v.id, { node: opts.owners?.[v.id] ?? null, epoch: opts.owners?.[v.id] ? 1 : 0 });
@@ -92,14 +95,27 @@ export class Harness {
     this.partition(this.groups);
   }
 
-  /** Power off: everything on the node disappears. */
-  crash(id: NodeId): void {
+  /**
+   * Power off: everything on the node disappears. With `repartition: false` corosync has not
+   * noticed yet (use during stopRing(); the next partition() must leave the node out).
+   */
+  crash(id: NodeId, repartition = true): void {
     this.cores.delete(id);
     this.ip.delete(id);
     this.panel.delete(id);
     this.vms.delete(id);
     this.paused.delete(id);
-    this.partition(this.groups.map((g) => g.filter((x) => x !== id)));
+    if (repartition) this.partition(this.groups.map((g) => g.filter((x) => x !== id)));
+  }
+
+  /**
+   * corosync lost the token: until the next partition() (the new membership, token + consensus
+   * later in real life) nothing is delivered, neither CPG messages nor quorum changes. Messages
+   * multicast meanwhile are ordered in their sender's next view, after its membership change.
+   */
+  stopRing(): void {
+    this.pump();
+    this.ringStopped = true;
   }
 
   inventory(): EventBody {
@@ -116,6 +132,7 @@ export class Harness {
    */
   partition(groups: NodeId[][]): void {
     this.pump(); // messages already sent are delivered in the old views first
+    this.ringStopped = false;
     this.groups = groups.map((g) => [...g].sort((a, b) => a - b)).filter((g) => g.length > 0);
     const need = Math.floor(this.opts.nodes.length / 2) + 1;
     const inCpg = new Set<NodeId>();
@@ -140,6 +157,12 @@ export class Harness {
         this.views.delete(id);
         this.quorumViews.delete(id);
       }
+    }
+    const unordered = this.unordered;
+    this.unordered = [];
+    for (const u of unordered) {
+      if (!this.cores.has(u.from)) continue; // its sender died before it was ordered
+      for (const m of this.views.get(u.from) ?? []) this.post(m, { type: 'cpg-message', from: u.from, msg: u.msg });
     }
     this.pump();
   }
@@ -206,7 +229,8 @@ export class Harness {
     switch (a.type) {
       case 'SendCpg': {
         const wire: unknown = JSON.parse(JSON.stringify(a.msg));
-        for (const m of this.views.get(node) ?? []) this.post(m, { type: 'cpg-message', from: node, msg: wire });
+        if (this.ringStopped) this.unordered.push({ from: node, msg: wire });
+        else for (const m of this.views.get(node) ?? []) this.post(m, { type: 'cpg-message', from: node, msg: wire });
         return;
       }
       case 'AssignClusterIp':

@@ -1,9 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { holderGoneAt, ipSafeAt, leaseFresh, watchdogDeadline, type WatchdogInput } from '../../../src/core/lease.ts';
+import { holderGoneAt, holderTerms, ipSafeAt, leaseFresh, ownTerms, transitionLeaseMs, TRANSITION_SLACK_MS, watchdogDeadline, type WatchdogInput } from '../../../src/core/lease.ts';
 import { DEFAULT_SETTINGS, resolveSettings, settingsProblems } from '../../../src/core/types.ts';
 
-const s = DEFAULT_SETTINGS; // lease 1000, release budget 1000, margin 200, fence 5000, storage 5000, write max 1000
+// The short lease keeps the arithmetic below readable; the default lease is covered further down.
+const s = resolveSettings({ leaseMs: 1000 }); // lease 1000, release budget 1000, margin 200, fence 5000, storage 5000, write max 1000
+
+describe('lease length', () => {
+  it('the default lease outlasts a membership transition of the recommended corosync.conf (token 1000, consensus 1200)', () => {
+    assert.equal(DEFAULT_SETTINGS.leaseMs, transitionLeaseMs({ tokenMs: 1000, consensusMs: 1200 }, DEFAULT_SETTINGS.leaseRenewMs));
+    assert.equal(DEFAULT_SETTINGS.leaseMs, 1000 + 1200 + 250 + TRANSITION_SLACK_MS);
+  });
+  it('follows corosync timing: production defaults on 3 nodes (token 3000 + 650, consensus 1.2 x that)', () => {
+    assert.equal(transitionLeaseMs({ tokenMs: 3650, consensusMs: 4380 }, 250), 3650 + 4380 + 250 + TRANSITION_SLACK_MS);
+  });
+  it('another holder: the longer of its announced terms and ours', () => {
+    assert.deepEqual(holderTerms({ leaseMs: 5000, releaseBudgetMs: 500 }, s), { leaseMs: 5000, releaseBudgetMs: 1000, leaseMarginMs: 200 });
+    assert.deepEqual(holderTerms({ leaseMs: 800, releaseBudgetMs: 3000 }, s), { leaseMs: 1000, releaseBudgetMs: 3000, leaseMarginMs: 200 });
+  });
+  it('another holder without terms (an older agent): ours', () => {
+    assert.deepEqual(holderTerms(undefined, s), { leaseMs: 1000, releaseBudgetMs: 1000, leaseMarginMs: 200 });
+    assert.deepEqual(holderTerms({}, s), { leaseMs: 1000, releaseBudgetMs: 1000, leaseMarginMs: 200 });
+  });
+  it('our own lease: never longer than our last renewal announced, shorter if our settings shrank', () => {
+    assert.deepEqual(ownTerms({ leaseMs: 1000, releaseBudgetMs: 1000 }, { leaseMs: 2750, releaseBudgetMs: 1000 }), { leaseMs: 1000, releaseBudgetMs: 1000 });
+    assert.deepEqual(ownTerms({ leaseMs: 2750, releaseBudgetMs: 1000 }, { leaseMs: 1000, releaseBudgetMs: 500 }), { leaseMs: 1000, releaseBudgetMs: 500 });
+    assert.deepEqual(ownTerms(undefined, { leaseMs: 2750, releaseBudgetMs: 1000 }), { leaseMs: 2750, releaseBudgetMs: 1000 });
+  });
+});
 
 describe('lease', () => {
   it('is fresh up to leaseMs after the renewal was sent', () => {
@@ -50,6 +74,7 @@ describe('settings', () => {
     assert.equal(r.leaseRenewMs, DEFAULT_SETTINGS.leaseRenewMs);
   });
   it('flags an unsafe combination', () => {
-    assert.match(settingsProblems(resolveSettings({ leaseRenewMs: 900 })).join(), /leaseRenewMs/);
+    assert.match(settingsProblems(resolveSettings({ leaseMs: 1000, leaseRenewMs: 900 })).join(), /leaseRenewMs/);
+    assert.match(settingsProblems(resolveSettings({ startWindowMs: 100 })).join(), /startWindowMs/);
   });
 });

@@ -5,6 +5,8 @@ import { validateCpgMessage } from '../../../src/core/messages.ts';
 describe('validateCpgMessage', () => {
   const good = [
     { v: 1, kind: 'renew', term: 3, sentAt: 1234.5 },
+    // The holder's lease terms (older agents send none: the receiver uses its own settings).
+    { v: 1, kind: 'renew', term: 3, sentAt: 1234.5, leaseMs: 2750, releaseBudgetMs: 1000 },
     { v: 1, kind: 'elect', reason: 'admin' },
     { v: 1, kind: 'released', term: 2 },
     { v: 1, kind: 'start', vm: 'vm1', epoch: 4, sentAt: 10 },
@@ -18,6 +20,10 @@ describe('validateCpgMessage', () => {
     {
       v: 1, kind: 'hello', members: [2, 3], term: 0, claim: false, majority: false, prio: 10, status: 'starting', running: [],
       configVersion: 0, nodeCount: 3, failback: false, msSinceRenewal: 0, renewedBy: null, owners: [], graceLeftMs: 4700, quorumMembers: [1, 2, 3],
+    },
+    {
+      v: 1, kind: 'hello', members: [1, 2, 3], term: 4, claim: false, majority: true, prio: 10, status: 'member', running: [],
+      configVersion: 1, nodeCount: 3, failback: false, msSinceRenewal: 120, renewedBy: 1, renewLeaseMs: 2750, renewReleaseBudgetMs: 1000, owners: [],
     },
     { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, graceLeftMs: 0, quorumMembers: [] },
   ];
@@ -37,6 +43,13 @@ describe('validateCpgMessage', () => {
     ['unknown kind', { v: 1, kind: 'take-over' }, /unknown message kind/],
     ['negative term', { v: 1, kind: 'renew', term: -1, sentAt: 1 }, /term must be an integer/],
     ['NaN time', { v: 1, kind: 'renew', term: 1, sentAt: Number.NaN }, /sentAt must be a finite number/],
+    ['zero lease in a renewal', { v: 1, kind: 'renew', term: 1, sentAt: 1, leaseMs: 0 }, /leaseMs must be an integer >= 1/],
+    ['text release budget in a renewal', { v: 1, kind: 'renew', term: 1, sentAt: 1, leaseMs: 2750, releaseBudgetMs: '1000' }, /releaseBudgetMs must be an integer >= 1/],
+    [
+      'fractional renewal lease in a hello',
+      { v: 1, kind: 'hello', members: [1], term: 0, claim: false, majority: false, prio: 1, status: 'member', running: [], configVersion: 0, nodeCount: 1, failback: false, msSinceRenewal: 0, renewedBy: 1, renewLeaseMs: 1.5, owners: [] },
+      /renewLeaseMs must be an integer >= 1/,
+    ],
     ['unknown status', { v: 1, kind: 'report', prio: 1, status: 'boss', running: [], configVersion: 1, nodeCount: 1, failback: false }, /status is not a known status/],
     ['epoch not increasing', { v: 1, kind: 'assign', term: 1, vm: 'vm1', from: 1, fromEpoch: 5, to: 2, epoch: 5, reason: '' }, /epoch must be greater/],
     ['node id 0', { v: 1, kind: 'assign', term: 1, vm: 'vm1', from: null, fromEpoch: 0, to: 0, epoch: 1, reason: '' }, /to must be an integer >= 1/],

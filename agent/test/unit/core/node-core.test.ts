@@ -19,8 +19,13 @@ const VMS: VmSpec[] = [
 ];
 const OWNERS = { vm1: 1, vm2: 2, vm3: 3, vm4: 3, vm5: 3 };
 
+// These scenarios are timed for the short lease (leaseMs 1000, what an operator gets by setting
+// `ha.leaseMs` for the fastest master failover); the default lease, which outlasts a corosync
+// membership transition, has its own tests in transition.test.ts.
+const SHORT_LEASE = { leaseMs: 1000 };
+
 function cluster(settings: Parameters<typeof createNodeCore>[1] = {}, nodes = NODES): Harness {
-  return new Harness({ nodes, vms: VMS, owners: OWNERS, settings });
+  return new Harness({ nodes, vms: VMS, owners: OWNERS, settings: { ...SHORT_LEASE, ...settings } });
 }
 
 /** A started, converged 3-node cluster: master n1 with IP and panel, every VM on its owner. */
