@@ -1,6 +1,8 @@
 // The agent's settings file, validated at the edge: a bad file stops start-up with a clear message.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { transitionLeaseMs } from "./core/lease.ts";
+import { DEFAULT_SETTINGS, type Settings } from "./core/types.ts";
 import { DatabaseConfigSchema } from "./effects/db/effects.ts";
 import { FileSyncConfigSchema } from "./effects/file-sync/config.ts";
 
@@ -40,9 +42,13 @@ export const AgentConfigSchema = z.object({
     .optional(),
   /** File replication (`nodereplication`, README "File replication"); absent = this node neither sends nor receives file sets. */
   fileSync: FileSyncConfigSchema.optional(),
-  /** HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults. */
+  /**
+   * HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults,
+   * except leaseMs, which follows corosync's timing unless set here (coreSettings()).
+   */
   ha: z
     .object({
+      /** Set = the fastest master failover, at the price of a master blip on every member failure. */
       leaseMs: z.number().int().positive(),
       leaseRenewMs: z.number().int().positive(),
       leaseMarginMs: z.number().int().nonnegative(),
@@ -56,6 +62,36 @@ export const AgentConfigSchema = z.object({
     .default({}),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/** corosync's effective timing, from cmap runtime.config.totem.* (absent until read). */
+export interface TotemTiming {
+  tokenMs?: number;
+  consensusMs?: number;
+}
+
+/**
+ * The core's settings: the agent config's `ha` section, with the lease from corosync's effective
+ * timing unless `ha.leaseMs` is set: token + consensus + leaseRenewMs + slack, so the master
+ * holds through a membership transition (core/lease.ts transitionLeaseMs). Pure; the daemon
+ * calls it at start and again whenever corosync's timing changes (reload).
+ */
+export function coreSettings(ha: AgentConfig["ha"], timing: TotemTiming): { settings: Partial<Settings>; lease: string } {
+  const settings: Partial<Settings> = { ...ha };
+  if (ha.leaseMs !== undefined) {
+    // An explicit lease also sizes the VM start window, as it did before the two were separate:
+    // a cluster upgraded from such a config keeps one start window across old and new agents.
+    settings.startWindowMs = ha.leaseMs;
+    return { settings, lease: `leaseMs ${ha.leaseMs} (set in the agent config)` };
+  }
+  if (timing.tokenMs === undefined) {
+    return { settings, lease: `leaseMs ${DEFAULT_SETTINGS.leaseMs} (default: corosync's timing not read yet)` };
+  }
+  // corosync always publishes consensus at runtime; 1.2 x token is its own default otherwise.
+  const consensusMs = timing.consensusMs ?? Math.round(1.2 * timing.tokenMs);
+  const renew = ha.leaseRenewMs ?? DEFAULT_SETTINGS.leaseRenewMs;
+  settings.leaseMs = transitionLeaseMs({ tokenMs: timing.tokenMs, consensusMs }, renew);
+  return { settings, lease: `leaseMs ${settings.leaseMs} = corosync token ${timing.tokenMs} + consensus ${consensusMs} + renewal ${renew} + slack: the master holds through a membership transition` };
+}
 
 export function parseAgentConfig(text: string, source = "config"): AgentConfig {
   let json: unknown;

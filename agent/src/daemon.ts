@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { CorosyncClient, type ClusterEvent, type ClusterSnapshot } from "./corosync/index.ts";
 import { createNodeCore, type NodeCore } from "./core/node-core.ts";
 import type { CoreAction, CoreEvent, NodeConfig } from "./core/types.ts";
-import { loadAgentConfig, type AgentConfig } from "./config.ts";
+import { coreSettings, loadAgentConfig, type AgentConfig } from "./config.ts";
+import { settingsProblems, resolveSettings, type Settings } from "./core/types.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ClusterIp } from "./effects/cluster-ip.ts";
 import { Panel } from "./effects/panel.ts";
@@ -69,6 +70,8 @@ export class Daemon {
   /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
   private readonly queues = new Map<string, Promise<unknown>>();
   private tick: NodeJS.Timeout | null = null;
+  /** How the lease was last derived (logged when it changes, e.g. a corosync.conf reload). */
+  private leaseSource = "";
   /** File replication: runs only while this node is master (README "File replication"). */
   private fileSync: FileSyncSchedule | null = null;
 
@@ -149,7 +152,7 @@ export class Daemon {
       });
     }
     this.fileSync = createFileSyncSchedule(c, localNodeId, () => nodesFrom(this.client.snapshot()), this.log);
-    this.core = createNodeCore(localNodeId, this.config.ha, { incarnation: Date.now(), leftoversReleased: this.ip !== null });
+    this.core = createNodeCore(localNodeId, this.haSettings(), { incarnation: Date.now(), leftoversReleased: this.ip !== null });
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
     this.tick = setInterval(() => this.feed({ type: "tick", now: now() }), 100);
@@ -162,7 +165,19 @@ export class Daemon {
   }
 
   private feedConfig() {
-    this.feed({ type: "config", now: now(), version: this.configVersion, nodes: this.coreNodes(), settings: this.config.ha });
+    this.feed({ type: "config", now: now(), version: this.configVersion, nodes: this.coreNodes(), settings: this.haSettings() });
+  }
+
+  /** The core's settings: the `ha` config with the lease from corosync's current timing (config.ts coreSettings). */
+  private haSettings(): Partial<Settings> {
+    const { settings, lease } = coreSettings(this.config.ha, this.client.totemTiming());
+    if (lease !== this.leaseSource) {
+      this.leaseSource = lease;
+      this.log.info({ leaseMs: settings.leaseMs }, `lease: ${lease}`);
+      const problems = settingsProblems(resolveSettings(settings));
+      if (problems.length) this.log.error({ problems }, "HA settings do not hold together; fix the ha section of the agent config");
+    }
+    return settings;
   }
 
   private async refreshCapacities() {

@@ -94,6 +94,11 @@ export class CorosyncClient extends EventEmitter {
     return this.state.snapshot();
   }
 
+  /** corosync's effective token and consensus timeouts (cmap runtime.config.totem.*), once read. */
+  totemTiming(): { tokenMs?: number; consensusMs?: number } {
+    return this.state.timing();
+  }
+
   /** Totally ordered (CPG_TYPE_AGREED) multicast to the group; sends are delivered in call order. */
   send(data: Buffer | string): Promise<void> {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);

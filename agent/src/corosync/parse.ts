@@ -119,11 +119,13 @@ export function sortedIds(ids: Iterable<number>): number[] {
   return [...ids].sort((a, b) => a - b);
 }
 
-export type ClusterConfig = { nodes: NodelistEntry[]; configVersion: bigint; clusterName?: string; tokenMs?: number };
+export type ClusterConfig = { nodes: NodelistEntry[]; configVersion: bigint; clusterName?: string; tokenMs?: number; consensusMs?: number };
 
 /**
  * Builds the config view from cmap values (`nodelist.*` plus the totem keys below).
- * tokenMs prefers runtime.config.totem.token: the effective timeout corosync actually uses.
+ * tokenMs and consensusMs prefer runtime.config.totem.*: the effective values corosync actually
+ * uses (token with token_coefficient applied; consensus defaulted to 1.2 x token), updated on a
+ * reload.
  */
 export function configFromCmap(values: Map<string, CmapValue>): ClusterConfig {
   const pairs: Record<string, string> = {};
@@ -131,14 +133,23 @@ export function configFromCmap(values: Map<string, CmapValue>): ClusterConfig {
   const version = values.get('totem.config_version');
   const name = values.get('totem.cluster_name');
   const token = values.get('runtime.config.totem.token') ?? values.get('totem.token');
+  const consensus = values.get('runtime.config.totem.consensus') ?? values.get('totem.consensus');
   const cfg: ClusterConfig = {
     nodes: parseNodelist(pairs),
     configVersion: typeof version === 'bigint' || typeof version === 'number' ? BigInt(version) : 0n,
   };
   if (typeof name === 'string') cfg.clusterName = name;
   if (typeof token === 'number' || typeof token === 'bigint') cfg.tokenMs = Number(token);
+  if (typeof consensus === 'number' || typeof consensus === 'bigint') cfg.consensusMs = Number(consensus);
   return cfg;
 }
 
 /** The extra (non-nodelist) cmap keys configFromCmap looks at. */
-export const CONFIG_KEYS = ['totem.config_version', 'totem.cluster_name', 'totem.token', 'runtime.config.totem.token'];
+export const CONFIG_KEYS = [
+  'totem.config_version',
+  'totem.cluster_name',
+  'totem.token',
+  'runtime.config.totem.token',
+  'totem.consensus',
+  'runtime.config.totem.consensus',
+];

@@ -46,6 +46,8 @@ export class Session {
       votequorum.trackStart(h.votequorum);
       cmap.trackAdd(h.cmap, 'nodelist.', TRACK_ALL | CMAP_TRACK_PREFIX, cbs.cmapNotify);
       cmap.trackAdd(h.cmap, 'totem.config_version', TRACK_ALL, cbs.cmapNotify);
+      // The effective timing (token, consensus) changes on a reload that changes totem settings.
+      cmap.trackAdd(h.cmap, 'runtime.config.totem.', TRACK_ALL | CMAP_TRACK_PREFIX, cbs.cmapNotify);
       return s;
     } catch (err) {
       s.close(false);

@@ -8,7 +8,9 @@ const eventJson = (ev: ClusterEvent) => JSON.stringify(ev, (_k, v) => (typeof v 
 
 export class ClusterState {
   private s: ClusterSnapshot = { connected: false, quorate: false, members: [], nodes: [], cpgMembers: [] };
-  private tokenMs: number | undefined; // only part of 'config' events, not of the snapshot
+  // Only part of 'config' events (and timing()), not of the snapshot.
+  private tokenMs: number | undefined;
+  private consensusMs: number | undefined;
   private lastConfigJson = '';
 
   get connected(): boolean {
@@ -56,11 +58,20 @@ export class ClusterState {
     if (cfg.clusterName !== undefined) this.s.clusterName = cfg.clusterName;
     else delete this.s.clusterName;
     this.tokenMs = cfg.tokenMs;
+    this.consensusMs = cfg.consensusMs;
     const ev = this.configEvent();
     const json = eventJson(ev);
     if (json === this.lastConfigJson) return null;
     this.lastConfigJson = json;
     return ev;
+  }
+
+  /** corosync's effective totem timing (runtime.config.totem.*), as last read. */
+  timing(): { tokenMs?: number; consensusMs?: number } {
+    const t: { tokenMs?: number; consensusMs?: number } = {};
+    if (this.tokenMs !== undefined) t.tokenMs = this.tokenMs;
+    if (this.consensusMs !== undefined) t.consensusMs = this.consensusMs;
+    return t;
   }
 
   setCpgMembers(members: CpgMember[]): void {
@@ -94,6 +105,7 @@ export class ClusterState {
     };
     if (s.clusterName !== undefined) ev.clusterName = s.clusterName;
     if (this.tokenMs !== undefined) ev.tokenMs = this.tokenMs;
+    if (this.consensusMs !== undefined) ev.consensusMs = this.consensusMs;
     return ev;
   }
 }

@@ -35,7 +35,7 @@ export type ClusterEvent =
       left: Array<{ nodeid: number; pid: number; reason: number }>;
     }
   | { type: 'cpg-message'; group: string; nodeid: number; pid: number; data: Buffer }
-  | { type: 'config'; nodes: NodelistEntry[]; configVersion: bigint; clusterName?: string; tokenMs?: number };
+  | { type: 'config'; nodes: NodelistEntry[]; configVersion: bigint; clusterName?: string; tokenMs?: number; consensusMs?: number };
 
 export type ClusterSnapshot = {
   connected: boolean;

@@ -143,11 +143,13 @@ describe('configFromCmap', () => {
         ['totem.cluster_name', 't'],
         ['totem.token', 1000],
         ['runtime.config.totem.token', 1650],
+        ['runtime.config.totem.consensus', 1980],
       ]),
     );
     assert.equal(cfg.configVersion, 3n);
     assert.equal(cfg.clusterName, 't');
     assert.equal(cfg.tokenMs, 1650);
+    assert.equal(cfg.consensusMs, 1980);
     assert.deepEqual(cfg.nodes.map((n) => [n.nodeid, n.prio]), [[1, 100]]);
   });
 
