@@ -3,7 +3,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { simulate, type SimOptions } from './simulate.ts';
+import { simulate, type LeaseMode, type SimOptions } from './simulate.ts';
 
 export interface BatchSpec {
   firstSeed: number;
@@ -33,11 +33,16 @@ export interface BatchResult {
   wallMs: number;
 }
 
-/** The options of schedule `seed` in a batch: 3..7 nodes, profile by seed. */
+/** Half the schedules run the default lease, a quarter the old short one, a quarter mixed (simulate.ts LeaseMode). */
+const LEASE_MODES: readonly LeaseMode[] = ['transition', 'transition', 'short', 'mixed'];
+
+/** The options of schedule `seed` in a batch: 3..7 nodes, profile and lease mode by seed. */
 export function batchOptions(spec: BatchSpec, seed: number): SimOptions {
   const nodes = 3 + (seed % 5);
   const profile = seed % spec.defaultProfileEvery === 0 ? 'default' : 'fast';
-  return { seed, nodes, steps: spec.steps, profile, ...spec.base };
+  // By seed / 5, so every lease mode meets every cluster size and both profiles.
+  const lease = LEASE_MODES[Math.floor(seed / 5) % LEASE_MODES.length]!;
+  return { seed, nodes, steps: spec.steps, profile, lease, ...spec.base };
 }
 
 /** Run a contiguous slice of a batch in this thread. */

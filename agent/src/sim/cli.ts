@@ -4,7 +4,7 @@
 
 import type { Sabotage } from '../core/node-core.ts';
 import { runBatch } from './batch.ts';
-import { simulate, type Profile, type SimOptions } from './simulate.ts';
+import { simulate, type LeaseMode, type Profile, type SimOptions } from './simulate.ts';
 
 interface CliArgs {
   opts: SimOptions;
@@ -50,6 +50,9 @@ function parse(argv: string[]): CliArgs {
       case '--sabotage':
         opts.sabotage = fixed.sabotage = val() as Sabotage;
         break;
+      case '--lease':
+        opts.lease = fixed.lease = val() as LeaseMode;
+        break;
       case '--no-faults':
         opts.faults = fixed.faults = 'none';
         break;
@@ -65,7 +68,7 @@ function parse(argv: string[]): CliArgs {
       case '--help':
         console.log(
           'usage: cli.ts [--seed N] [--nodes N] [--steps N] [--vms N] [--profile default|fast] [--failback|--no-failback]\n' +
-            '              [--sabotage KIND] [--no-faults] [--trace] [--runs N [--threads N]]',
+            '              [--lease transition|short|mixed] [--sabotage KIND] [--no-faults] [--trace] [--runs N [--threads N]]',
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough

@@ -29,7 +29,9 @@ export type Fault =
   /** The next VM stop on this node hangs for a long time. */
   | { kind: 'stop-hang'; node: NodeId }
   /** The agent process dies (VMs, addresses and corosync stay) and restarts after `ms`. */
-  | { kind: 'agent-crash'; node: NodeId; ms: number };
+  | { kind: 'agent-crash'; node: NodeId; ms: number }
+  /** The node's lease timing changes (corosync.conf reload with another token): only in 'mixed' lease schedules. */
+  | { kind: 'lease-change'; node: NodeId; leaseMs: number };
 
 export type FaultKind = Fault['kind'];
 
@@ -88,6 +90,8 @@ export function describeFault(f: Fault): string {
       return `${f.kind} n${f.node} for ${f.ms} ms`;
     case 'agent-crash':
       return `agent crash n${f.node}, restart after ${f.ms} ms`;
+    case 'lease-change':
+      return `lease timing of n${f.node} -> ${f.leaseMs} ms`;
     case 'prio':
       return `prio n${f.node} = ${f.prio}`;
     case 'maintenance':
@@ -243,5 +247,7 @@ export function applyFault(w: World, f: Fault): void {
       return;
     case 'agent-crash':
       return w.crashAgent(w.node(f.node), f.ms);
+    case 'lease-change':
+      return w.changeLease(f.node, f.leaseMs);
   }
 }

@@ -154,6 +154,8 @@ export interface SimNode {
   wantDb: boolean;
   processedQuorate: boolean | null;
   lastOwnRenewSentAt: number | null;
+  /** The lease that renewal announced (older cores: none; then the node's settings). */
+  lastOwnRenewLeaseMs: number | null;
   fencedAt: number | null;
   watchdogAt: number;
   wdScheduledAt: number;
@@ -169,6 +171,11 @@ export interface WorldConfig {
   vms: VmSpec[];
   owners: Map<VmId, { node: NodeId | null; epoch: number }>;
   settings: Settings;
+  /**
+   * Per-node settings (nodes disagreeing on the lease, as during a corosync.conf reload or an
+   * upgrade); nodes not listed use `settings`. A 'lease-change' fault updates it.
+   */
+  nodeSettings?: Map<NodeId, Settings>;
   timing: SimTiming;
   makeCore: (id: NodeId, settings: Settings, options: CoreOptions) => NodeCore;
   sabotage: Sabotage | undefined;
@@ -202,6 +209,7 @@ export function newSimNode(id: NodeId): SimNode {
     wantDb: false,
     processedQuorate: null,
     lastOwnRenewSentAt: null,
+    lastOwnRenewLeaseMs: null,
     fencedAt: null,
     watchdogAt: Infinity,
     wdScheduledAt: Infinity,

@@ -2,14 +2,27 @@
 // phase, heals everything, lets the cluster settle, and reports the first invariant violation
 // (safety: checked after every step; liveness: checked at the end).
 
+import { transitionLeaseMs } from '../core/lease.ts';
 import { createNodeCore, type CoreOptions, type NodeCore, type Sabotage } from '../core/node-core.ts';
 import { placeVms } from '../core/placement.ts';
 import { resolveSettings, type NodeConfig, type NodeId, type Settings, type VmId, type VmSpec } from '../core/types.ts';
-import { DEFAULT_FAULT_MIX, describeFault, generateFaults, type FaultMix } from './faults.ts';
+import { DEFAULT_FAULT_MIX, describeFault, generateFaults, type FaultMix, type ScheduledFault } from './faults.ts';
 import { Prng } from './prng.ts';
 import { DEFAULT_TIMING, World, type SimTiming, type Violation } from './world.ts';
 
 export type Profile = 'default' | 'fast';
+
+/**
+ * Lease length of a schedule:
+ *  - 'transition' (default): the product default, which outlasts the modeled membership
+ *    transition (token + consensus + leaseRenewMs + slack): a member's failure does not make the
+ *    master step down;
+ *  - 'short': the old 1 s lease (0.6 s in the fast profile), shorter than a transition, as an
+ *    operator gets by setting `ha.leaseMs` explicitly: masters step down during transitions;
+ *  - 'mixed': every node picks one of the two, and nodes change theirs during the fault phase
+ *    (a corosync.conf reload reaches nodes at different times; an upgrade mixes versions).
+ */
+export type LeaseMode = 'transition' | 'short' | 'mixed';
 
 export interface SimOptions {
   seed: number;
@@ -25,6 +38,10 @@ export interface SimOptions {
   failback?: boolean;
   /** Fault weights, or 'none' for a quiet run. */
   faults?: Partial<FaultMix> | 'none';
+  /** Faults at fixed times, on top of the random ones (scenario tests). */
+  schedule?: ScheduledFault[];
+  /** Default 'transition'. */
+  lease?: LeaseMode;
   /** Mean time between fault families. */
   faultGapMs?: number;
   settings?: Partial<Settings>;
@@ -59,8 +76,10 @@ export interface SimResult {
 /** Scaled-down timeouts: same ratios that matter, shorter runs. */
 export const FAST_SETTINGS: Partial<Settings> = Object.freeze({
   tickMs: 100,
-  leaseMs: 600,
+  // Outlasts the fast profile's transition (token 500 + consensus 600), like the product default.
+  leaseMs: transitionLeaseMs({ tokenMs: 500, consensusMs: 600 }, 150),
   leaseRenewMs: 150,
+  startWindowMs: 600,
   releaseBudgetMs: 600,
   leaseMarginMs: 100,
   fenceTimeoutMs: 1500,
@@ -75,6 +94,10 @@ export const FAST_SETTINGS: Partial<Settings> = Object.freeze({
   unstableWindowMs: 60_000,
   unstableMaxOutageMs: 8_000,
 });
+
+/** The lease every schedule had before it outlasted transitions ('short' lease mode). */
+export const SHORT_LEASE_MS = 1000;
+export const SHORT_LEASE_FAST_MS = 600;
 
 export const FAST_TIMING: Partial<SimTiming> = Object.freeze({
   tokenMs: 500,
@@ -95,8 +118,15 @@ export function simulate(opts: SimOptions): SimResult {
   const faultRng = rng.fork(2);
   const worldRng = rng.fork(3);
   const failback = opts.failback ?? setupRng.chance(0.3);
-  const settings = resolveSettings({ ...(profile === 'fast' ? FAST_SETTINGS : {}), failback, ...opts.settings });
+  const leaseMode = opts.lease ?? 'transition';
+  const shortLease = { leaseMs: profile === 'fast' ? SHORT_LEASE_FAST_MS : SHORT_LEASE_MS };
+  const settings = resolveSettings({ ...(profile === 'fast' ? FAST_SETTINGS : {}), failback, ...(leaseMode === 'short' ? shortLease : {}), ...opts.settings });
   const timing: SimTiming = { ...DEFAULT_TIMING, ...(profile === 'fast' ? FAST_TIMING : {}), ...opts.timing };
+  const nodeSettings = new Map<NodeId, Settings>();
+  if (leaseMode === 'mixed') {
+    // `settings` keeps the longer lease (it sizes the quiet period); each node picks its own.
+    for (let id = 1; id <= opts.nodes; id++) if (setupRng.chance(0.5)) nodeSettings.set(id, { ...settings, ...shortLease });
+  }
 
   const nodes = randomNodes(setupRng, opts.nodes);
   const vms = randomVms(setupRng, opts.vms ?? opts.nodes * 2);
@@ -109,6 +139,7 @@ export function simulate(opts: SimOptions): SimResult {
     vms,
     owners,
     settings,
+    nodeSettings,
     timing,
     makeCore: opts.makeCore ?? ((id, s, o) => createNodeCore(id, s, o)),
     sabotage: opts.sabotage,
@@ -123,9 +154,21 @@ export function simulate(opts: SimOptions): SimResult {
   if (opts.faults !== 'none') {
     const mix = { ...DEFAULT_FAULT_MIX, ...opts.faults };
     const schedule = generateFaults(faultRng, opts.nodes, faultEnd, mix, opts.faultGapMs ?? 2500);
+    if (leaseMode === 'mixed') {
+      // A few reloads that flip a node's lease between the two lengths.
+      for (let i = faultRng.int(1, 3); i > 0; i--) {
+        const node = faultRng.int(1, opts.nodes);
+        schedule.push({ at: faultRng.int(0, faultEnd), fault: { kind: 'lease-change', node, leaseMs: faultRng.chance(0.5) ? shortLease.leaseMs : settings.leaseMs } });
+      }
+      schedule.sort((a, b) => a.at - b.at);
+    }
     faultCount = schedule.length;
     for (const f of schedule) world.scheduleFault(f.at, f.fault);
     if (opts.trace) for (const f of schedule) world.trace.push(`   plan ${String(f.at).padStart(7)} ${describeFault(f.fault)}`);
+  }
+  for (const f of opts.schedule ?? []) {
+    world.scheduleFault(f.at, f.fault);
+    if (opts.trace) world.trace.push(`   plan ${String(f.at).padStart(7)} ${describeFault(f.fault)}`);
   }
   const quiet = opts.quietMs ?? quietPeriod(settings, timing);
   world.healAt(faultEnd);
@@ -174,6 +217,7 @@ export function replayCommand(opts: SimOptions, profile: Profile): string {
   const parts = ['node --import tsx agent/src/sim/cli.ts', `--seed ${opts.seed}`, `--nodes ${opts.nodes}`, `--steps ${opts.steps}`, `--profile ${profile}`];
   if (opts.vms !== undefined) parts.push(`--vms ${opts.vms}`);
   if (opts.failback !== undefined) parts.push(opts.failback ? '--failback' : '--no-failback');
+  if (opts.lease !== undefined && opts.lease !== 'transition') parts.push(`--lease ${opts.lease}`);
   if (opts.sabotage !== undefined) parts.push(`--sabotage ${opts.sabotage}`);
   if (opts.faults === 'none') parts.push('--no-faults');
   parts.push('--trace');

@@ -62,6 +62,26 @@ export class World {
     return this.nodes[id - 1]!;
   }
 
+  /** The settings a node's agent runs with (they may differ per node: see WorldConfig.nodeSettings). */
+  settingsOf(id: NodeId): Settings {
+    return this.cfg.nodeSettings?.get(id) ?? this.s;
+  }
+
+  /**
+   * The lease timing on one node changes (its corosync.conf was reloaded with another token):
+   * its running agent gets it in a config event; a restarted agent starts with it.
+   */
+  changeLease(id: NodeId, leaseMs: number): void {
+    const s = { ...this.settingsOf(id), leaseMs };
+    (this.cfg.nodeSettings ??= new Map()).set(id, s);
+    const n = this.node(id);
+    this.log(`n${id} lease timing now ${leaseMs} ms (corosync.conf reload)`);
+    this.count('lease changed');
+    if (!n.up || !n.agentUp) return;
+    const cfg = this.clusterConfig;
+    this.arrive(n, { type: 'config', now: 0, version: cfg.version, nodes: cfg.nodes.map((x) => ({ ...x })), settings: { leaseMs } }, -1, 0, false);
+  }
+
   // -------------------------------------------------------------------------
   // Scheduling and the main loop
 
@@ -213,7 +233,7 @@ export class World {
     n.agentPaused = false;
     n.needsQuorum = true;
     n.lastArrival = this.now;
-    n.core = this.cfg.makeCore(n.id, this.s, { incarnation: n.incarnation, sabotage: this.cfg.sabotage });
+    n.core = this.cfg.makeCore(n.id, this.settingsOf(n.id), { incarnation: n.incarnation, sabotage: this.cfg.sabotage });
     if (n.phys.ip) this.count('agent restarted holding the IP');
     if (n.phys.vms.size > 0) this.count('agent restarted with VMs');
     this.log(`n${n.id} agent starts (incarnation ${n.incarnation})${n.phys.ip ? ', cluster IP still assigned' : ''}${n.phys.vms.size ? `, VMs ${[...n.phys.vms.keys()].join(',')} still running` : ''}`);
@@ -247,6 +267,7 @@ export class World {
     n.wantDb = false;
     n.processedQuorate = null;
     n.lastOwnRenewSentAt = null;
+    n.lastOwnRenewLeaseMs = null;
     n.fencedAt = null;
     n.agentPaused = false;
   }
@@ -337,8 +358,11 @@ export class World {
     (ev as { now: number }).now = this.now;
     if (ev.type === 'quorum') n.processedQuorate = ev.quorate;
     if (ev.type === 'cpg-message' && ev.from === n.id && majority) {
-      const m = ev.msg as { kind?: string; sentAt?: number };
-      if (m.kind === 'renew' && typeof m.sentAt === 'number' && (n.lastOwnRenewSentAt === null || m.sentAt > n.lastOwnRenewSentAt)) n.lastOwnRenewSentAt = m.sentAt;
+      const m = ev.msg as { kind?: string; sentAt?: number; leaseMs?: number };
+      if (m.kind === 'renew' && typeof m.sentAt === 'number' && (n.lastOwnRenewSentAt === null || m.sentAt > n.lastOwnRenewSentAt)) {
+        n.lastOwnRenewSentAt = m.sentAt;
+        n.lastOwnRenewLeaseMs = typeof m.leaseMs === 'number' ? m.leaseMs : null;
+      }
     }
     const res = core.step(ev);
     this.events += 1;
@@ -374,7 +398,9 @@ export class World {
       return;
     }
     // Invariant 2: after lease expiry (by the simulator's own, more lenient, count), no IP/panel.
-    if ((n.wantIp || n.wantPanel || n.wantDb) && (n.lastOwnRenewSentAt === null || this.now - n.lastOwnRenewSentAt > this.s.leaseMs)) {
+    // The lease is the one the node's last delivered renewal announced to the others.
+    const leaseMs = n.lastOwnRenewLeaseMs ?? this.settingsOf(n.id).leaseMs;
+    if ((n.wantIp || n.wantPanel || n.wantDb) && (n.lastOwnRenewSentAt === null || this.now - n.lastOwnRenewSentAt > leaseMs)) {
       const age = n.lastOwnRenewSentAt === null ? 'never renewed' : `last renewal sent ${this.now - n.lastOwnRenewSentAt} ms ago`;
       this.violate('lease', `n${n.id} wants the cluster IP/panel with an expired lease (${age})`);
       return;

@@ -39,6 +39,32 @@ describe('simulator', () => {
     assert.ok(expired > 0, 'no schedule let the startup grace expire');
   });
 
+  it('a member fails: with the default lease the master holds through the membership transition; with the short lease it steps down (both safe)', () => {
+    let shortStepDowns = 0;
+    for (let seed = 1; seed <= 16; seed++) {
+      const profile = seed % 2 === 0 ? 'default' : 'fast';
+      const base = { seed, nodes: 3 + (seed % 3), steps: 200, faults: 'none' as const, profile: profile as 'default' | 'fast', failback: false, timing: { agentLateChance: 0, slowWriteChance: 0 } };
+      const quiet = simulate(base);
+      assert.equal(quiet.ok, true, JSON.stringify(quiet.violations));
+      const master = quiet.finalMaster!;
+      assert.notEqual(master, null);
+      const victim = quiet.nodes.find((n) => n.nodeid !== master)!.nodeid;
+      // Well after the cluster converged (start, startup grace, first lease wait), before the heal.
+      const schedule = [{ at: 12_000, fault: { kind: 'crash' as const, node: victim } }];
+      const held = simulate({ ...base, schedule, lease: 'transition' });
+      assert.equal(held.ok, true, `${held.command}: ${JSON.stringify(held.violations)}`);
+      assert.equal(held.finalMaster, master);
+      for (const k of ['lease expired', 'master stepped down', 'database demoted', 'ip re-taken']) {
+        assert.equal(held.stats.coverage[k] ?? 0, 0, `seed ${seed} (${profile}): "${k}" with the default lease after n${victim} crashed (master n${master})`);
+      }
+      assert.equal(held.stats.coverage['ip taken'], quiet.stats.coverage['ip taken'], 'the IP was not taken again');
+      const blip = simulate({ ...base, schedule, lease: 'short' });
+      assert.equal(blip.ok, true, `${blip.command}: ${JSON.stringify(blip.violations)}`);
+      shortStepDowns += blip.stats.coverage['lease expired'] ?? 0;
+    }
+    assert.ok(shortStepDowns >= 16, `the short lease expired ${shortStepDowns} times in 16 transitions`);
+  });
+
   it('is deterministic: same seed, same run', () => {
     const a = simulate({ seed: 77, nodes: 5, steps: 150, profile: 'fast', trace: true });
     const b = simulate({ seed: 77, nodes: 5, steps: 150, profile: 'fast', trace: true });
@@ -60,7 +86,7 @@ describe('simulator', () => {
     assert.equal(r.schedules, 10_000);
     assert.deepEqual(r.failures, [], describeFailures(r.failures));
     // The schedules really exercise the dangerous paths.
-    for (const k of ['startup election deferred', 'startup grace expired', 'database demoted', 'ip taken', 'lease expired', 'release confirmed', 'master stepped down', 'became excluded', 'became network_isolation', 'became storage_isolation', 'ownership changes (per member)', 'watchdog reset', 'power loss', 'agent restarted holding the IP', 'agent restarted with VMs', 'vm unplaced']) {
+    for (const k of ['lease changed', 'startup election deferred', 'startup grace expired', 'database demoted', 'ip taken', 'lease expired', 'release confirmed', 'master stepped down', 'became excluded', 'became network_isolation', 'became storage_isolation', 'ownership changes (per member)', 'watchdog reset', 'power loss', 'agent restarted holding the IP', 'agent restarted with VMs', 'vm unplaced']) {
       assert.ok((r.coverage[k] ?? 0) > 0, `no schedule exercised "${k}"`);
     }
   });
