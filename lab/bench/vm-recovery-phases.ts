@@ -7,10 +7,16 @@
 //               storageTimeoutMs + fenceTimeoutMs (its watchdog has reset it by then)
 //   placement   first -> last of the 50 reassigned
 //   start       last reassigned -> last VM answering (start handshake, process boot, at most
-//               vm.maxParallelStarts starts at once per node)
+//               vm.maxParallelStarts starts at once per node), and per VM:
+//     handshake   reassigned (master's log) -> StartVm issued on its new node (ownership write,
+//                 start message round, intent written to the heartbeat)
+//     boot        StartVm issued -> the VM answers its probe (waiting for a start slot, process
+//                 start, disk lock, address, listen; CPU-bound when 3 lab nodes share 2 cores)
 // Runs every configuration given (default: the defaults, then storageTimeoutMs 2000 / fenceTimeoutMs 3000).
-//   node --import tsx lab/bench/vm-recovery-phases.ts [--kills 10] [--vms 50] [--configs default,fast] [--probe-ms 200]
-import { readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+//   node --import tsx lab/bench/vm-recovery-phases.ts [--kills 10] [--vms 50] [--configs default,fast] [--probe-ms 200] [--keep-logs DIR]
+// A round whose set-up fails (e.g. the VMs did not all come up on the master) is reported and
+// skipped; the bench goes on with the next round.
+import { cpSync, readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, Probe, HTTP_WATCH, VmChecker, masterOf, masterOfHealthyCluster, sleep, waitUntil } from "../src/index.ts";
 import { argText as arg } from "./args.ts";
@@ -26,7 +32,10 @@ const CONFIGS: Record<string, Record<string, number>> = {
 const configs = arg("configs", "default,fast").split(",");
 for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c}: use ${Object.keys(CONFIGS).join(", ")}`);
 
-const PHASES = ["detection", "election", "fencing", "placement", "start", "total"] as const;
+const keepLogs = arg("keep-logs", "");
+const PHASES = ["detection", "election", "fencing", "placement", "start", "handshake", "boot", "total"] as const;
+/** Per VM, not per kill. */
+const PER_VM: ReadonlySet<Phase> = new Set(["handshake", "boot"]);
 type Phase = (typeof PHASES)[number];
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
@@ -81,6 +90,18 @@ function logLines(lab: Lab, id: number, fromChar: number): Array<{ time: number;
     })
     .filter((l): l is { time: number; msg: string } => l !== null && typeof l.msg === "string");
 }
+/** Copies every node's logs to <keepLogs>/<label>/nK (for reading a slow or failed round afterwards). */
+function saveLogs(lab: Lab, label: string) {
+  if (!keepLogs) return;
+  for (const n of lab.topo.nodes) {
+    try {
+      cpSync(join(lab.nodeDir(n.id), "log"), join(keepLogs, label, `n${n.id}`), { recursive: true });
+    } catch {
+      /* a node without logs yet */
+    }
+  }
+}
+
 const logSize = (lab: Lab, id: number) => readFileSync(join(lab.nodeDir(id), "log", "corolistener.log"), "utf8").length;
 
 async function runConfig(name: string): Promise<Record<Phase, number[]>> {
@@ -90,17 +111,34 @@ async function runConfig(name: string): Promise<Record<Phase, number[]>> {
   const checker = new VmChecker(lab);
   try {
     let previous: string[] = [];
-    for (let round = 0; round < kills; round++) {
-      const master = await waitUntil("a master and every node a member", () => masterOfHealthyCluster(lab, 1), 90_000);
+    let failedSetups = 0;
+    for (let round = 0; round < kills + failedSetups && failedSetups < kills; round++) {
+      const master = await waitUntil("a master and every node a member", () => masterOfHealthyCluster(lab, 1), 90_000).catch(async (err: Error) => {
+        saveLogs(lab, `${name}-r${round}-unhealthy`);
+        throw new Error(`${err.message}; n1 says:\n${(await lab.exec(1, ["./corolistener", "-l"])).stdout}`);
+      });
       const names = Array.from({ length: vmCount }, (_, i) => `r${round}v${i}`);
       // Two address pools, alternating, so a new VM never reuses the address of one just stopped.
       const ips = names.map((_, i) => `172.31.224.${(round % 2 === 0 ? 120 : 180) + i}`);
       defineOn(lab, names, ips, master);
-      await waitUntil(`${vmCount} VMs running on n${master}`, () => names.every((vm) => checker.where().get(vm)?.[0] === master), 120_000, 250).catch((err: Error) => {
-        const where = checker.where();
-        const byNode = lab.topo.nodes.map((n) => `n${n.id}: ${names.filter((vm) => where.get(vm)?.includes(n.id)).length}`);
-        throw new Error(`${err.message} (this round's VMs per node: ${byNode.join(", ")}; not running: ${names.filter((vm) => !where.has(vm)).join(",")})`);
-      });
+      const setUp = await waitUntil(`${vmCount} VMs running on n${master}`, () => names.every((vm) => checker.where().get(vm)?.[0] === master), 120_000, 250).then(
+        () => true,
+        (err: Error) => {
+          const where = checker.where();
+          const byNode = lab.topo.nodes.map((n) => `n${n.id}: ${names.filter((vm) => where.get(vm)?.includes(n.id)).length}`);
+          console.log(`[${name}] round ${round + 1}: set-up failed, skipped: ${err.message} (VMs per node: ${byNode.join(", ")}; not running: ${names.filter((vm) => !where.has(vm)).length})`);
+          saveLogs(lab, `${name}-r${round}-setup`);
+          return false;
+        },
+      );
+      if (!setUp) {
+        failedSetups += 1;
+        setDesired(lab, names, "stopped");
+        await waitUntil("the failed round's VMs stopped", () => names.every((vm) => !checker.where().has(vm)), 60_000, 250);
+        forget(lab, names);
+        await sleep(2000);
+        continue;
+      }
       const observer = lab.topo.nodes.map((n) => n.id).find((id) => id !== master)!;
       const members = new Probe(lab, observer, ["--no-group"]);
       const urls = ips.map((ip) => `http://${ip}/`);
@@ -142,6 +180,26 @@ async function runConfig(name: string): Promise<Record<Phase, number[]>> {
           out.start.push(last - Math.max(...assigned));
         }
         out.total.push(last - t0);
+        // Per VM: reassigned (master) -> StartVm issued (its new node) -> answering (probe).
+        const assignedAt = new Map<string, number>();
+        for (const l of log) {
+          const m = /^(\S+) now owned by n\d+/.exec(l.msg);
+          if (m && l.time >= t0 && names.includes(m[1]!) && !assignedAt.has(m[1]!)) assignedAt.set(m[1]!, l.time);
+        }
+        const issuedAt = new Map<string, number>();
+        for (const n of lab.topo.nodes.filter((n) => n.id !== master)) {
+          for (const l of logLines(lab, n.id, marks.get(n.id)!)) {
+            const m = /^StartVm: (\S+) owned by/.exec(l.msg);
+            if (m && l.time >= t0 && names.includes(m[1]!)) issuedAt.set(m[1]!, Math.max(issuedAt.get(m[1]!) ?? 0, l.time));
+          }
+        }
+        ips.forEach((ip, i) => {
+          const vm = names[i]!;
+          const [a, s0, up] = [assignedAt.get(vm), issuedAt.get(vm), answered.get(`http://${ip}/`)];
+          if (a !== undefined && s0 !== undefined) out.handshake.push(s0 - a);
+          if (s0 !== undefined && up !== undefined) out.boot.push(up - s0);
+        });
+        saveLogs(lab, `${name}-r${round}`);
         console.log(`[${name}] kill ${round + 1}/${kills}: master n${master} with ${vmCount} VMs, all answering again after ${last - t0} ms (new master n${newMaster})`);
       } finally {
         members.stop();
@@ -169,7 +227,7 @@ async function main() {
     const ha = CONFIGS[c]!;
     console.log(`\n4-node lab, master killed with ${vmCount} HA VMs (process driver, probed every ${probeMs} ms), ${kills} kills, ${Object.keys(ha).length ? Object.entries(ha).map(([k, v]) => `${k} ${v}`).join(", ") : "default settings (storageTimeoutMs 5000, fenceTimeoutMs 5000)"}:`);
     console.log(`  ${"kill -> every VM answering".padEnd(28)} ${stats(r.total)}`);
-    for (const p of PHASES.filter((p) => p !== "total")) console.log(`    ${p.padEnd(26)} ${stats(r[p])}`);
+    for (const p of PHASES.filter((p) => p !== "total")) console.log(`    ${(PER_VM.has(p) ? `${p} (per VM)` : p).padEnd(26)} ${stats(r[p])}`);
   }
 }
 
