@@ -49,11 +49,13 @@ export class StorageHeartbeat {
         const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => /^node-\d+\.json$/.test(n));
         const heartbeats: Heartbeat[] = [];
         const invalid: string[] = [];
-        for (const name of names) {
-          const parsed = HeartbeatSchema.safeParse(await readFile(join(this.dir, name), "utf8").then(JSON.parse).catch(() => null));
+        // In parallel: on network storage each file costs a round trip.
+        const texts = await Promise.all(names.map((name) => readFile(join(this.dir, name), "utf8").then(JSON.parse).catch(() => null)));
+        names.forEach((name, i) => {
+          const parsed = HeartbeatSchema.safeParse(texts[i]);
           if (parsed.success && name === `node-${parsed.data.nodeid}.json`) heartbeats.push(parsed.data);
           else invalid.push(name);
-        }
+        });
         return { heartbeats, invalid };
       })(),
       this.timeoutMs,
