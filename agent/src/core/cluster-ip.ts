@@ -13,7 +13,7 @@
 //   old holder confirms its release (`released`).
 
 import type { CoreContext } from './context.ts';
-import { holderGoneAt, holderTerms, ipSafeAt, leaseAgeMs, leaseFresh, ownTerms, type LeaseTerms } from './lease.ts';
+import { holderGoneAt, holderTerms, ipSafeAt, LEGACY_LEASE_MS, leaseAgeMs, leaseFresh, ownTerms, type LeaseTerms } from './lease.ts';
 import type { HelloMsg } from './replicated.ts';
 import type { CoreAction, DecisionKind, NodeId, SelfStatus } from './types.ts';
 
@@ -66,9 +66,19 @@ export class ClusterIpRole {
     return this.ipMaybeHeld || this.panelMaybeHeld;
   }
 
+  /**
+   * The terms our renewals announce: our settings, capped at LEGACY_LEASE_MS while an older agent
+   * (which ignores announced terms) is in the view.
+   */
+  private currentTerms(): LeaseTerms {
+    const { s, rep } = this.ctx;
+    const leaseMs = rep.hasLegacyMember() ? Math.min(s.leaseMs, LEGACY_LEASE_MS) : s.leaseMs;
+    return { leaseMs, releaseBudgetMs: s.releaseBudgetMs };
+  }
+
   /** What our own lease runs on: our last renewal's announced terms, or less (see ownTerms). */
   ownTerms(): LeaseTerms {
-    return ownTerms(this.lastRenewalTerms, this.ctx.s);
+    return ownTerms(this.lastRenewalTerms, this.currentTerms());
   }
 
   leaseFresh(): boolean {
@@ -233,7 +243,7 @@ export class ClusterIpRole {
     const amMaster = rep.synced && rep.master === id && rep.majority;
     if (amMaster && now - this.lastRenewSent >= s.leaseRenewMs) {
       this.lastRenewSent = now;
-      out.send({ v: 1, kind: 'renew', term: rep.term, sentAt: now, leaseMs: s.leaseMs, releaseBudgetMs: s.releaseBudgetMs }, 'lease renewal');
+      out.send({ v: 1, kind: 'renew', term: rep.term, sentAt: now, ...this.currentTerms() }, 'lease renewal');
     }
 
     // While a round runs (unsynced) the master keeps what it holds: its lease decides.

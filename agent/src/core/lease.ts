@@ -19,7 +19,9 @@ import type { Settings } from './types.ts';
  * TRANSITION_SLACK_MS covers the step (tickMs 100) plus what comes after consensus: the ring
  * formation (join, commit and recovery: a few token rotations, milliseconds on a LAN), the hello
  * round and the renewal's round trip (one CPG round each, milliseconds), and scheduling delays of
- * a busy node, which leaves about 200 ms for those. Too short costs a blip (the old behaviour),
+ * a busy node, which leaves about 200 ms for those (lab, 3 nodes, token 1000 + consensus 1200:
+ * control link cut -> the master's new CPG view took 2226 ms, i.e. 26 ms after consensus;
+ * lab/test/integration/master-holds.test.ts prints it). Too short costs a blip (the old behaviour),
  * never safety: the new master waits for whatever lease the holder announced. Longer costs every
  * master failover the same amount.
  */
@@ -28,6 +30,14 @@ export const TRANSITION_SLACK_MS = 300;
 export function transitionLeaseMs(corosync: { tokenMs: number; consensusMs: number }, leaseRenewMs: number): number {
   return corosync.tokenMs + corosync.consensusMs + leaseRenewMs + TRANSITION_SLACK_MS;
 }
+
+/**
+ * The lease agents before lease terms used by default. While an older agent is in the view, the
+ * master holds (and announces) at most this: the older agent waits out a holder's lease with its
+ * own leaseMs and ignores the announced one. (An explicit ha.leaseMs is the same on old and new
+ * agents; a shorter one is used as is.) Costs the blip during a mixed-version upgrade, not safety.
+ */
+export const LEGACY_LEASE_MS = 1000;
 
 /** The terms a holder's renewal carries (or, for older agents' renewals, the receiver's own). */
 export type LeaseTerms = Pick<Settings, 'leaseMs' | 'releaseBudgetMs'>;

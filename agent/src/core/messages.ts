@@ -93,6 +93,7 @@ function reportFields(m: Record<string, unknown>): ReportFields {
   if (m['graceLeftMs'] !== undefined) out.graceLeftMs = int(m['graceLeftMs'], 'graceLeftMs');
   if (m['quorumMembers'] !== undefined) out.quorumMembers = list(m['quorumMembers'], 'quorumMembers', (x, w) => int(x, w, 1));
   if (m['starting'] !== undefined) out.starting = list(m['starting'], 'starting', vmId);
+  if (m['leaseTerms'] !== undefined) out.leaseTerms = bool(m['leaseTerms'], 'leaseTerms');
   return out;
 }
 

@@ -359,6 +359,7 @@ class Core implements NodeCore, LocalFacts {
         ...this.ip.helloLease(),
         owners: this.master.knownOwners(),
         ...this.startupFields(),
+        leaseTerms: true,
       },
       'membership changed: state exchange',
     );
@@ -496,6 +497,7 @@ class Core implements NodeCore, LocalFacts {
       nodeCount: this.nodeCount(),
       failback: s.failback,
       ...this.startupFields(),
+      leaseTerms: true,
     };
     const key = reportKeyOf(report);
     if (key === this.lastReportKey) return;

@@ -14,7 +14,9 @@ export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
 /** A member's latest report; grace 0 = past it (or an older agent that does not send it). */
 export type MemberReport = Required<ReportFields>;
 
-function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers' | 'starting'> & { graceLeftMs?: number; quorumMembers?: NodeId[]; starting?: VmId[] }): MemberReport {
+function memberReport(
+  m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers' | 'starting' | 'leaseTerms'> & { graceLeftMs?: number; quorumMembers?: NodeId[]; starting?: VmId[]; leaseTerms?: boolean },
+): MemberReport {
   return {
     prio: m.prio,
     status: m.status,
@@ -25,6 +27,7 @@ function memberReport(m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers' | 's
     graceLeftMs: m.graceLeftMs ?? 0,
     quorumMembers: m.quorumMembers ?? [],
     starting: m.starting ?? [],
+    leaseTerms: m.leaseTerms ?? false,
   };
 }
 
@@ -91,6 +94,12 @@ export class Replica {
 
   isMember(id: NodeId): boolean {
     return this.memberSet.has(id);
+  }
+
+  /** A member of the view is an older agent that ignores the lease terms in renewals. */
+  hasLegacyMember(): boolean {
+    for (const id of this.members) if (this.reports.get(id)?.leaseTerms === false) return true;
+    return false;
   }
 
   /** In the view and its latest ordered report says 'member'. */

@@ -215,6 +215,12 @@ export interface ReportFields {
   quorumMembers?: NodeId[];
   /** Those of `running` that are still starting (not confirmed up). Absent (older agents) = []. */
   starting?: VmId[];
+  /**
+   * The sender reads the lease terms in renewals (true from this version on). Absent = an older
+   * agent, which waits out a holder's lease with its own leaseMs (1000 by default): while one is
+   * in the view, the master holds with at most LEGACY_LEASE_MS (lease.ts).
+   */
+  leaseTerms?: boolean;
 }
 
 export type CpgMessage =

@@ -15,6 +15,8 @@ export interface HarnessOptions {
   owners?: Record<VmId, NodeId>;
   settings?: Partial<Settings>;
   options?: (id: NodeId) => CoreOptions;
+  /** Rewrite a node's multicasts on the wire (e.g. to play an older agent version). */
+  wire?: (from: NodeId, msg: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export interface Logged {
@@ -228,7 +230,8 @@ export class Harness {
     const ok = (): void => this.post(node, { type: 'action-result', action: a, ok: true });
     switch (a.type) {
       case 'SendCpg': {
-        const wire: unknown = JSON.parse(JSON.stringify(a.msg));
+        const copy = JSON.parse(JSON.stringify(a.msg)) as Record<string, unknown>;
+        const wire: unknown = this.opts.wire ? this.opts.wire(node, copy) : copy;
         if (this.ringStopped) this.unordered.push({ from: node, msg: wire });
         else for (const m of this.views.get(node) ?? []) this.post(m, { type: 'cpg-message', from: node, msg: wire });
         return;

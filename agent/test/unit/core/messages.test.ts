@@ -26,6 +26,7 @@ describe('validateCpgMessage', () => {
       configVersion: 1, nodeCount: 3, failback: false, msSinceRenewal: 120, renewedBy: 1, renewLeaseMs: 2750, renewReleaseBudgetMs: 1000, owners: [],
     },
     { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, graceLeftMs: 0, quorumMembers: [] },
+    { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, leaseTerms: true },
   ];
   for (const m of good) {
     it(`accepts ${m.kind}`, () => {
@@ -43,6 +44,7 @@ describe('validateCpgMessage', () => {
     ['unknown kind', { v: 1, kind: 'take-over' }, /unknown message kind/],
     ['negative term', { v: 1, kind: 'renew', term: -1, sentAt: 1 }, /term must be an integer/],
     ['NaN time', { v: 1, kind: 'renew', term: 1, sentAt: Number.NaN }, /sentAt must be a finite number/],
+    ['text lease-terms flag', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, leaseTerms: 'yes' }, /leaseTerms must be a boolean/],
     ['zero lease in a renewal', { v: 1, kind: 'renew', term: 1, sentAt: 1, leaseMs: 0 }, /leaseMs must be an integer >= 1/],
     ['text release budget in a renewal', { v: 1, kind: 'renew', term: 1, sentAt: 1, leaseMs: 2750, releaseBudgetMs: '1000' }, /releaseBudgetMs must be an integer >= 1/],
     [

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { transitionLeaseMs } from '../../../src/core/lease.ts';
+import { LEGACY_LEASE_MS, transitionLeaseMs } from '../../../src/core/lease.ts';
 import { DEFAULT_SETTINGS, type CoreAction, type NodeConfig, type Settings, type VmSpec } from '../../../src/core/types.ts';
 import { Harness } from './harness.ts';
 
@@ -138,5 +138,29 @@ describe('membership transition: the master holds through a member failure', () 
     const after = h.deliver(1, { type: 'tick' })!.watchdogDeadline;
     // The lease deadline (renewal + 10 s + budget) is now beyond agent liveness (now + fenceTimeoutMs).
     assert.equal(after, h.now + DEFAULT_SETTINGS.fenceTimeoutMs, `a renewal announcing the longer lease came back: deadline ${before} -> ${after}`);
+  });
+
+  it('an older agent in the view (ignores announced terms): the master holds and announces at most the old 1 s lease; without it, the full lease again', () => {
+    // n3 plays an agent of the previous version: no lease terms in its messages.
+    const legacy = (from: number, msg: Record<string, unknown>) => {
+      if (from !== 3) return msg;
+      const { leaseTerms: _a, renewLeaseMs: _b, renewReleaseBudgetMs: _c, ...old } = msg;
+      return old;
+    };
+    const h = new Harness({ nodes: NODES, vms: VMS, owners: { vm1: 1, vm3: 3 }, wire: legacy });
+    h.start();
+    h.run(6000);
+    assert.deepEqual([...h.ip], [1]);
+    const announced = (since: number) =>
+      h.actions.filter((l) => l.node === 1 && l.at >= since && l.action.type === 'SendCpg' && l.action.msg.kind === 'renew').map((l) => (l.action.type === 'SendCpg' && l.action.msg.kind === 'renew' ? l.action.msg.leaseMs : -1));
+    const withLegacy = announced(3000);
+    assert.ok(withLegacy.length > 0 && withLegacy.every((ms) => ms === LEGACY_LEASE_MS), `renewals announced ${withLegacy.join(',')}`);
+    // n3 (the older agent) crashes: once the round without it completes, the full lease again.
+    const crashAt = h.now;
+    h.crash(3);
+    h.run(1000);
+    const after = announced(crashAt);
+    assert.equal(after.at(-1), DEFAULT_SETTINGS.leaseMs);
+    assert.deepEqual([...h.ip], [1]);
   });
 });
