@@ -56,8 +56,14 @@ export function fakeView(over: { quorate?: boolean; nodes?: FakeNode[]; master?:
 
 export type Panel = Awaited<ReturnType<typeof startPanel>>;
 
-export async function startPanel(opts: { limiter?: LoginLimiter; webDist?: string; port?: number } = {}) {
+/**
+ * `restrictedAccount`: the panel connects as a throwaway account with only the grants production
+ * gives it (SELECT/INSERT/UPDATE/DELETE on its schema, no SUPER or READ ONLY ADMIN), so
+ * `SET GLOBAL read_only=ON` applies to it as to a DB being promoted. Otherwise it is root.
+ */
+export async function startPanel(opts: { limiter?: LoginLimiter; webDist?: string; port?: number; restrictedAccount?: boolean } = {}) {
   const database = `hapanel_${process.pid}_${randomBytes(3).toString("hex")}`;
+  const account = opts.restrictedAccount ? { user: database, password: randomBytes(12).toString("hex") } : null;
   const target = DbTarget.parse({ ...DB_SERVER, database });
   const dir = mkdtempSync(join(tmpdir(), "ha-panel-test-"));
   const statusFile = join(dir, "status.json");
@@ -86,12 +92,22 @@ export async function startPanel(opts: { limiter?: LoginLimiter; webDist?: strin
     await conn?.close().catch(() => undefined);
     const c = await mysql.createConnection(DB_SERVER).catch(() => null);
     await c?.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
+    if (account) await c?.query("DROP USER IF EXISTS ?@'%'", [account.user]).catch(() => undefined);
     await c?.end();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     await migrate(target);
-    conn = openDb(target);
+    if (account) {
+      const c = await mysql.createConnection(DB_SERVER);
+      try {
+        await c.query("CREATE USER ?@'%' IDENTIFIED BY ?", [account.user, account.password]);
+        await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${database}\`.* TO ?@'%'`, [account.user]);
+      } finally {
+        await c.end();
+      }
+    }
+    conn = openDb(account ? { ...target, ...account } : target);
     const db = conn.db;
     await db.insert(nodes).values([
       { nodeid: 1, name: "n1", address: "10.0.0.1", prio: 100 },

@@ -1,7 +1,7 @@
 // Who is asking (session cookie), may they write (CSRF header, role), may anyone write (quorum).
 import type { Request, RequestHandler } from "express";
 import type { Ctx } from "../context.ts";
-import { HttpError } from "../errors.ts";
+import { dbUnavailable, dbUnavailableReason, HttpError } from "../errors.ts";
 import { refuseChangesBecause } from "../status.ts";
 import { CSRF_COOKIE, CSRF_HEADER, readCookie, sameToken, SID_COOKIE, type Session } from "./sessions.ts";
 
@@ -30,8 +30,10 @@ export async function sessionFromCookie(ctx: Ctx, req: Request): Promise<Session
   try {
     return await ctx.sessions.get(readCookie(req, SID_COOKIE));
   } catch (err) {
-    ctx.log.warn({ err: (err as Error).message }, "cannot check a session: database unavailable");
-    throw new HttpError(503, "the database is unavailable; try again shortly");
+    const down = dbUnavailableReason(err);
+    if (!down) throw err; // a bug: the error handler logs it, 500
+    ctx.log.warn({ reason: down, err: (err as { cause?: Error }).cause?.message ?? (err as Error).message }, "cannot check a session: database unavailable");
+    throw dbUnavailable(down);
   }
 }
 

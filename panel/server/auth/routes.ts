@@ -5,7 +5,7 @@ import { z } from "zod";
 import { users } from "@ha/db";
 import type { Ctx } from "../context.ts";
 import { audit, actorOf } from "../audit.ts";
-import { HttpError, parse } from "../errors.ts";
+import { dbUnavailable, HttpError, parse } from "../errors.ts";
 import { hashPassword, Password, Username, verifyPassword } from "./passwords.ts";
 import { clearSessionCookies, readCookie, setSessionCookies, SID_COOKIE, type Session } from "./sessions.ts";
 import { requireAuth, requireCsrf, sessionFromCookie, sessionOf } from "./middleware.ts";
@@ -61,7 +61,7 @@ export function authRouter(ctx: Ctx): Router {
 
   r.get("/setup", async (_req, res) => {
     if (ctx.setup.needed === null) await ctx.setup.init();
-    if (ctx.setup.needed === null) throw new HttpError(503, "the database is unavailable; try again shortly");
+    if (ctx.setup.needed === null) throw dbUnavailable("the users table cannot be read");
     res.json({ needed: ctx.setup.needed });
   });
 

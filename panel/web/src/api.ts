@@ -4,6 +4,8 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly field?: string,
+    /** Retry-After in seconds (503: the cluster database is briefly away, e.g. during a failover). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }
@@ -28,11 +30,18 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (method !== "GET" && token) headers["x-csrf-token"] = decodeURIComponent(token);
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
   const text = await res.text();
-  const json = text ? (JSON.parse(text) as unknown) : null;
+  let json: unknown = null;
+  try {
+    json = text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    // Not JSON (a proxy's error page): the status says enough.
+    if (res.ok) throw new ApiError(res.status, "the panel answered something that is not JSON");
+  }
   if (!res.ok) {
     const e = (json ?? {}) as { error?: string; field?: string };
     if (res.status === 401 && !path.startsWith("/api/login") && !path.startsWith("/api/me")) onUnauthorized();
-    throw new ApiError(res.status, e.error ?? `${res.status} ${res.statusText}`, e.field);
+    const retry = Number(res.headers.get("retry-after"));
+    throw new ApiError(res.status, e.error ?? `${res.status} ${res.statusText}`, e.field, Number.isFinite(retry) && retry > 0 ? retry : undefined);
   }
   return json as T;
 }

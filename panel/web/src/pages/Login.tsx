@@ -1,6 +1,10 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { ApiError, get, post, type Me } from "../api.ts";
 
+/** While the cluster database is away (503, e.g. being promoted after a failover), retry this many times. */
+const DB_RETRIES = 15;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export function LoginPage({ onLogin }: { onLogin: (me: Me) => void }) {
   const [setup, setSetup] = useState(false);
   const [error, setError] = useState<{ msg: string; field?: string } | null>(null);
@@ -17,7 +21,15 @@ export function LoginPage({ onLogin }: { onLogin: (me: Me) => void }) {
     setBusy(true);
     setError(null);
     try {
-      onLogin(await post<Me>(setup ? "/api/setup" : "/api/login", body));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return onLogin(await post<Me>(setup ? "/api/setup" : "/api/login", body));
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 503 && attempt < DB_RETRIES)) throw e;
+          setError({ msg: `Database unavailable, retrying… (${e.message})` });
+          await sleep((e.retryAfterS ?? 2) * 1000);
+        }
+      }
     } catch (e) {
       setError(e instanceof ApiError ? { msg: e.message, field: e.field } : { msg: String(e) });
     } finally {
