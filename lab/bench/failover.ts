@@ -7,6 +7,8 @@
 import { execFile } from "node:child_process";
 import { Lab, Probe, HTTP_WATCH, sleep } from "../src/index.ts";
 import { argText as arg } from "./args.ts";
+import { DEFAULT_SETTINGS } from "../../agent/src/core/types.ts";
+import { transitionLeaseMs } from "../../agent/src/core/lease.ts";
 
 const kills = Number(arg("kills", "30"));
 const sizes = arg("sizes", "3,7").split(",").map(Number);
@@ -73,7 +75,10 @@ async function bench(size: number) {
 }
 
 async function main() {
-  console.log(`corosync: knet, token 1000 ms, token_coefficient 0, consensus 1200 ms (default 1.2 x token); agent lease 1000 ms, release budget 1000 ms, margin 200 ms`);
+  // The agents derive their lease from corosync's timing (lease.ts); the lab runs token 1000, consensus 1200.
+  const s = DEFAULT_SETTINGS;
+  const lease = transitionLeaseMs({ tokenMs: 1000, consensusMs: 1200 }, s.leaseRenewMs);
+  console.log(`corosync: knet, token 1000 ms, token_coefficient 0, consensus 1200 ms (default 1.2 x token); agent lease ${lease} ms (token + consensus + renew ${s.leaseRenewMs} + slack), release budget ${s.releaseBudgetMs} ms, margin ${s.leaseMarginMs} ms: a new master waits ${lease + s.releaseBudgetMs + s.leaseMarginMs} ms after the last renewal it saw`);
   for (const size of sizes) {
     const r = await bench(size);
     console.log(`${size}-node lab, ${r.a.length} master crashes:`);
