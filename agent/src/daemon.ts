@@ -21,7 +21,7 @@ import { AdminInbox } from "./effects/admin-inbox.ts";
 import { refuseAddNode, refuseRemoveNode, nodesAfterAdd, nodesAfterRemove, type ClusterFacts } from "./node-admin.ts";
 import { DbEffects } from "./effects/db/effects.ts";
 import { NodeSync } from "./effects/db/node-sync.ts";
-import { VmSync } from "./effects/db/vm-sync.ts";
+import { VmSync, clusterFactsOf } from "./effects/db/vm-sync.ts";
 import { FailoverIncidents } from "./effects/failover-incident.ts";
 import mysql from "mysql2/promise";
 import { ClusterMetadata } from "./effects/cluster-metadata.ts";
@@ -220,12 +220,18 @@ export class Daemon {
   /** On the master: VM rows in the DB <-> VM records on the shared storage (panel HA/priority edits). */
   private async syncVmsWithDb() {
     if (!this.vmSync || !this.core) return;
-    if (!this.core.view().isMaster) return this.vmSync.reset();
+    const view = this.core.view();
+    if (!view.isMaster) return this.vmSync.reset();
     try {
-      const { written, defined, failed } = await this.vmSync.pass();
+      // A requested node is judged by the master's current view (nodes, maintenance, RAM, owners).
+      const { written, defined, failed, warnings } = await this.vmSync.pass(clusterFactsOf(view));
       if (written.length) this.log.info({ vms: written }, "VM HA settings changed in the panel: written to the shared storage");
-      if (defined.length) this.log.info({ vms: defined }, "VMs created in the panel: defined on the shared storage; placement chooses their node");
+      for (const d of defined) {
+        if (d.owner !== null) this.log.info({ vm: d.name, node: d.owner }, `VM created in the panel: defined on the shared storage, owned by the requested n${d.owner} (epoch 1)`);
+        else this.log.info({ vm: d.name, note: d.note ?? undefined }, `VM created in the panel: defined on the shared storage; ${d.note ?? "placement chooses its node"}`);
+      }
       for (const f of failed) this.log.warn({ vm: f.name, reason: f.reason }, "a VM created in the panel cannot be defined");
+      for (const w of warnings) this.log.warn({}, w);
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, "VM sync with the database skipped");
     }

@@ -91,9 +91,16 @@ export const vms = mysqlTable(
     /** The VM's own address (the process driver puts it on the node's bridge); null = none. */
     ip: varchar("ip", { length: 45 }),
     definitionState: mysqlEnum("definition_state", VM_DEFINITION_STATES).notNull().default("defined"),
-    /** Why the definition failed (or why its write is being retried); null when fine. */
+    /**
+     * Why the definition failed (or why its write is being retried); on a defined VM, the master's
+     * note when the requested node could not take it ("n3 could not take it (in maintenance):
+     * placed by the cluster"); null when fine.
+     */
     definitionError: varchar("definition_error", { length: 1024 }),
-    /** The node asked for in the panel: a hint shown to people; placement chooses the node. */
+    /**
+     * The node asked for in the panel: the master starts the VM there (its first owner) if that node
+     * can take it when the VM is defined; otherwise placement chooses (see definition_error).
+     */
     requestedNodeid: int("requested_nodeid", { unsigned: true }).references(() => nodes.nodeid, { onDelete: "set null" }),
     updatedAt: ms("updated_at").notNull().default(nowMs),
   },

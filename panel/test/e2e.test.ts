@@ -134,7 +134,7 @@ describe("panel UI end to end", { skip: skip ?? false, timeout: 180_000 }, () =>
     await form.getByLabel("Name").fill("9bad");
     await form.getByLabel("Disk path").fill("/run/ha-storage/vms/app1.disk");
     await form.getByLabel("IP address (optional)").fill("10.0.0.70");
-    await form.getByLabel("Preferred node (optional)").selectOption({ label: "n2" });
+    await form.getByLabel("Node (optional)").selectOption({ label: "n2" });
     await expectingFailedRequest(400, async () => {
       await form.getByRole("button", { name: "Create VM" }).click();
       await form.getByRole("alert").filter({ hasText: "name: must be a letter" }).waitFor();
@@ -145,17 +145,20 @@ describe("panel UI end to end", { skip: skip ?? false, timeout: 180_000 }, () =>
     await page.getByText("app1 created").waitFor();
     const row = page.getByTestId("vm-app1");
     await row.getByText("definition pending").waitFor();
-    await row.getByText("(n2 preferred)").waitFor();
+    await row.getByText("(n2 requested)").waitFor();
     const [stored] = await p.db.select().from(vms).where(eq(vms.name, "app1"));
     assert.deepEqual(
       [stored?.definitionState, stored?.ip, stored?.requestedNodeid, stored?.diskLocation, stored?.ha],
       ["pending", "10.0.0.70", 2, "/run/ha-storage/vms/app1.disk", true],
     );
     await shot("vms-new-pending");
-    // What the master's agent does next (vm-sync defines it; the core places and starts it).
-    await p.db.update(vms).set({ definitionState: "defined", nodeid: 3, state: "running" }).where(eq(vms.name, "app1"));
+    // What the master's agent does next (vm-sync defines it; n2 could not take it, so the core placed it on n3).
+    const note = "n2 could not take it (in maintenance): placed by the cluster";
+    await p.db.update(vms).set({ definitionState: "defined", definitionError: note, nodeid: 3, state: "running" }).where(eq(vms.name, "app1"));
     await row.getByText("running").waitFor({ timeout: 5000 });
     await row.getByRole("link", { name: "n3" }).waitFor();
+    await row.getByText("(n2 requested)").waitFor();
+    await row.getByText(note).waitFor();
     assert.equal(await row.getByText("definition pending").count(), 0);
     // A definition the master could not write shows its reason, and an admin can remove it.
     await p.db.insert(vms).values({ name: "clash1", ramMb: 128, vcpus: 1, diskLocation: "/s/c.disk", storage: "network", definitionState: "failed", definitionError: "a VM named clash1 is already defined on the shared storage" });

@@ -1,6 +1,7 @@
-// VM placement: pure and deterministic. Used by the master to restart VMs of failed nodes.
+// VM placement: pure and deterministic. Used by the master to restart VMs of failed nodes, and
+// (requestedNodeVerdict) by the master's DB sync to check a node an admin requested for a new VM.
 
-import type { NodeId, VmId } from './types.ts';
+import type { NodeId, NodeStatus, VmId } from './types.ts';
 
 export interface PlacementNode {
   nodeid: NodeId;
@@ -25,7 +26,7 @@ export interface PlacementResult {
   unplaced: Array<{ vm: VmId; reason: string }>;
 }
 
-const freeOf = (n: PlacementNode): number => (n.ramMb === undefined ? Infinity : n.ramMb - n.usedRamMb);
+const freeOf = (n: Pick<PlacementNode, 'ramMb' | 'usedRamMb'>): number => (n.ramMb === undefined ? Infinity : n.ramMb - n.usedRamMb);
 
 /**
  * Place VMs in restart-priority order (then id). Each goes to the regular node with the fewest
@@ -77,3 +78,62 @@ function unplacedReason(vm: PlacementVm, pool: PlacementNode[], total: number): 
 }
 
 const fmtMb = (mb: number): string => (mb === Infinity ? 'unlimited' : `${mb} MB`);
+
+// ---------------------------------------------------------------------------
+// A node requested for a new VM (the panel's "create on node N")
+
+/** What the master's view says about a node (a subset of NodeViewEntry). */
+export interface RequestedNodeFacts {
+  nodeid: NodeId;
+  status: NodeStatus;
+  /** RAM offered to VMs; undefined = unlimited (as in placeVms). */
+  ramMb?: number;
+  reserve?: boolean;
+  maintenance?: boolean;
+}
+
+export type RequestedNodeVerdict = { ok: true; reason: string } | { ok: false; why: string };
+
+/**
+ * Can `node` take a new VM right now? The same rules placeVms() applies, for one named node:
+ * a good member of the master's view (status 'member' or 'leader'; 'network_unstable' is a good
+ * member for placement but a new VM is not started on a flapping node), not in maintenance, and
+ * with enough free RAM (`usedRamMb`: what the VMs it owns take, see ramOwnedByNode). A reserve
+ * node is accepted: reserve only keeps automatic placement away, and the admin named it
+ * explicitly (the admission check still warns if that spends the N+1 spare). `why` is the short
+ * reason shown to the admin ("in maintenance").
+ */
+export function requestedNodeVerdict(
+  vm: { id: VmId; ramMb: number },
+  node: NodeId,
+  nodes: readonly RequestedNodeFacts[],
+  usedRamMb: ReadonlyMap<NodeId, number>,
+): RequestedNodeVerdict {
+  const n = nodes.find((x) => x.nodeid === node);
+  if (n === undefined) return { ok: false, why: 'not a node of the cluster' };
+  if (n.status !== 'member' && n.status !== 'leader') {
+    return { ok: false, why: n.status === 'network_unstable' ? 'network_unstable: its link flapped repeatedly' : n.status };
+  }
+  if (n.maintenance === true) return { ok: false, why: 'in maintenance' };
+  const free = freeOf({ ramMb: n.ramMb, usedRamMb: usedRamMb.get(node) ?? 0 });
+  if (free < vm.ramMb) return { ok: false, why: `needs ${vm.ramMb} MB, ${fmtMb(free)} free` };
+  return { ok: true, reason: `${vm.id} -> n${node}: requested, ${n.reserve === true ? 'reserve node (named explicitly), ' : ''}a good member with enough free RAM (${fmtMb(free)} >= ${vm.ramMb} MB)` };
+}
+
+/**
+ * RAM each node's VMs take, as placement counts it: VMs with a spec, an owner, and not desired
+ * stopped. `specs` may be any list with id, ramMb and desired (VmSpec, or the records the master read).
+ */
+export function ramOwnedByNode(
+  owners: ReadonlyArray<{ vm: VmId; owner: NodeId | null }>,
+  specs: ReadonlyArray<{ id: VmId; ramMb: number; desired?: 'running' | 'stopped' }>,
+): Map<NodeId, number> {
+  const byId = new Map(specs.map((s) => [s.id, s]));
+  const used = new Map<NodeId, number>();
+  for (const o of owners) {
+    const s = byId.get(o.vm);
+    if (o.owner === null || s === undefined || s.desired === 'stopped') continue;
+    used.set(o.owner, (used.get(o.owner) ?? 0) + s.ramMb);
+  }
+  return used;
+}

@@ -128,6 +128,11 @@ export class ClusterMetadata {
     return r.success ? r.data : null;
   }
 
+  /** Every valid ownership record (the master's DB sync: a panel VM's owner written before its record). */
+  async owners(): Promise<Ownership[]> {
+    return (await this.readJsonDir(this.ownersDir, OwnershipSchema)).items;
+  }
+
   private writes = new Map<string, Promise<unknown>>();
 
   /** Compare-and-set by epoch: a record is only ever replaced by a newer one. Serialised per VM. */

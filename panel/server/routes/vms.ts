@@ -1,6 +1,7 @@
 // /api/vms: the VM table with live owners from the agent's view; HA flag and restart priority;
 // creating a VM (a 'pending' row: the master's agent writes its record on the shared storage, see
-// agent/src/effects/db/vm-sync.ts, and then places and starts it like a CLI-defined one).
+// agent/src/effects/db/vm-sync.ts, and starts it on the requested node if that node can take it,
+// otherwise places it like a CLI-defined one and notes why in `definitionError`).
 import { Router } from "express";
 import { and, eq, like, type SQL } from "drizzle-orm";
 import { z } from "zod";
@@ -40,7 +41,12 @@ const VmCreate = z.strictObject({
   ip: z.ipv4("not an IPv4 address").optional(),
   ha: z.boolean().default(false),
   restartPriority: z.number().int().min(-1000).max(1000).default(0),
-  /** A node to show as wanted; placement chooses where the VM runs (the core has no initial-owner input). */
+  /**
+   * The node to start on. Any existing node is accepted: whether it can take the VM (a good member,
+   * not in maintenance, enough free RAM) is decided by the master when it defines the VM, from the
+   * cluster's live view (the DB's maintenance flag may be about to change); if it cannot, placement
+   * chooses and the row's `definitionError` says why, as a note on a defined VM.
+   */
   node: z.number().int().min(1).max(0xffffffff).optional(),
 });
 
@@ -108,7 +114,7 @@ export function vmsRouter(ctx: Ctx): Router {
     const what = `${body.ramMb} MB, ${body.vcpus} vCPU, ${body.disk.kind}:${body.disk.path}${body.ip ? `, ${body.ip}` : ""}, HA ${body.ha ? "on" : "off"}, restart priority ${body.restartPriority}${body.node ? `, n${body.node} requested` : ""}`;
     await audit(
       ctx,
-      { actor: actorOf(user), kind: "vm-create", vm: body.name, nodeid: body.node ?? null, summary: `${body.name} created (${what})`, reason: `created by ${user} in the panel; the master defines it on the shared storage and places it` },
+      { actor: actorOf(user), kind: "vm-create", vm: body.name, nodeid: body.node ?? null, summary: `${body.name} created (${what})`, reason: `created by ${user} in the panel; the master defines it on the shared storage and ${body.node ? `starts it on n${body.node} if that node can take it, else places it` : "places it"}` },
       "vms",
     );
     const [created] = await ctx.db.select().from(vms).where(eq(vms.name, body.name));

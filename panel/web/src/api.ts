@@ -94,8 +94,9 @@ export type Vm = {
   ip: string | null;
   /** 'pending': created in the panel, the master has not written its record on the shared storage yet. */
   definitionState: "pending" | "defined" | "failed";
+  /** Pending: why the write is retried; failed: why; defined: a note (e.g. the requested node could not take it). */
   definitionError: string | null;
-  /** Asked for at creation; a hint only (placement chooses the node). */
+  /** Asked for at creation: the VM starts there if that node can take it, else placement chooses (see definitionError). */
   requestedNodeid: number | null;
 };
 export type Phase = { name: string; at: string; ms?: number; ok: boolean; detail?: string };

@@ -95,16 +95,17 @@ export function NewVmForm({ nodes, onCreated }: { nodes: NodeRow[]; onCreated: (
           {field("vm-disk-path", "disk.path", "Disk path", (a) => <input {...a} name="diskPath" required autoComplete="off" placeholder="/run/ha-storage/vms/web1.disk" value={form.diskPath} onChange={(e) => set("diskPath", e.target.value)} />)}
           {field("vm-ip", "ip", "IP address (optional)", (a) => <input {...a} name="ip" autoComplete="off" inputMode="decimal" value={form.ip} onChange={(e) => set("ip", e.target.value)} />)}
           {field("vm-prio", "restartPriority", "Restart priority", (a) => <input {...a} name="restartPriority" type="number" min={-1000} max={1000} value={form.restartPriority} onChange={(e) => set("restartPriority", e.target.value)} />, "higher restarts first")}
-          {field("vm-node", "node", "Preferred node (optional)", (a) => (
+          {field("vm-node", "node", "Node (optional)", (a) => (
             <select {...a} name="node" value={form.node} onChange={(e) => set("node", e.target.value)}>
               <option value="">any</option>
               {nodes.map((n) => (
                 <option key={n.nodeid} value={String(n.nodeid)}>
                   {n.name}
+                  {n.maintenance ? " (in maintenance)" : ""}
                 </option>
               ))}
             </select>
-          ), "a hint: the master's placement chooses the node")}
+          ), "it starts there if that node can take it now (a member, not in maintenance, enough free RAM); otherwise the cluster places it and the VM list says why")}
           <div className="field">
             <label className="switch" htmlFor="vm-ha">
               <input

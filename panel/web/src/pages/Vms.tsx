@@ -83,7 +83,12 @@ export function VmsPage({ admin }: { admin: boolean }) {
                 <th scope="row">{v.name}</th>
                 <td>
                   {v.nodeid != null ? <a href={`#/nodes/${v.nodeid}`}>{nodeName(v.nodeid)}</a> : "—"}
-                  {v.nodeid == null && v.requestedNodeid != null ? <span className="muted"> ({nodeName(v.requestedNodeid)} preferred)</span> : null}
+                  {v.requestedNodeid != null && v.requestedNodeid !== v.nodeid ? (
+                    <span className="muted" data-testid={`vm-requested-${v.name}`}>
+                      {" "}
+                      ({nodeName(v.requestedNodeid)} requested)
+                    </span>
+                  ) : null}
                   {v.liveOwner != null && v.liveOwner !== v.nodeid ? <span className="pending"> (live: {nodeName(v.liveOwner)})</span> : null}
                 </td>
                 <td>
@@ -157,6 +162,14 @@ function DefinitionState({ vm, admin, busy, onRemove }: { vm: Vm; admin: boolean
             Remove
           </button>
         )}
+      </span>
+    );
+  }
+  // Defined, with the master's note: the requested node could not take it, placement chose.
+  if (vm.definitionError) {
+    return (
+      <span className="reason" data-testid={`vm-def-${vm.name}`}>
+        {vm.definitionError}{" "}
       </span>
     );
   }
