@@ -2,14 +2,15 @@
 // defined on the shared storage into the DB; an HA flag / restart priority written to the DB (as
 // the panel's own DB user) lands in the VM's record on the shared storage; after a crash the VM
 // left HA comes back elsewhere and the one turned non-HA does not; a VM created with the panel's
-// API (POST /api/vms) is defined on the shared storage by the master and runs. Also: a node that is not master
+// API (POST /api/vms) on a requested node (the one placement would not choose) is defined on the shared storage by the master and
+// runs there; one requested on a node in maintenance (n2) runs elsewhere and its row says why. Also: a node that is not master
 // refuses panel requests on its own address, pointing to the cluster IP; a login survives the
 // master's crash (the panel moves, its sessions are in the replicated DB).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab, LAB_DB_USERS, VmChecker, connectNode, sleep, waitUntil } from "../../src/index.ts";
+import { Lab, LAB_DB_USERS, NODE_AGENT_LOG, VmChecker, connectNode, masterOfHealthyCluster, sleep, waitUntil } from "../../src/index.ts";
 import { hashPassword } from "../../../panel/server/auth/passwords.ts";
 
 const until = <T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000) =>
@@ -17,6 +18,15 @@ const until = <T>(what: string, fn: () => T | null | undefined | false | Promise
 
 const MASTER = 1; // highest prio in the lab
 const PANEL_PORT = 1500;
+const AGENT_CONFIG = "/etc/corosync/corolistener.json";
+
+/** Whether node `id`'s agent runs with `target` in maintenance (the daemon's status file). */
+async function inMaintenance(lab: Lab, id: number, target: number): Promise<boolean | null> {
+  const r = await lab.exec(id, ["cat", "/run/corolistener/status.json"]);
+  if (r.code !== 0) return null;
+  const view = (JSON.parse(r.stdout) as { view: { nodes: Array<{ nodeid: number; maintenance?: boolean }> } }).view;
+  return view.nodes.find((n) => n.nodeid === target)?.maintenance === true;
+}
 
 describe("panel -> shared storage VM sync on a 3-node lab with MariaDB", { timeout: 300_000 }, () => {
   let lab: Lab;
@@ -90,7 +100,7 @@ describe("panel -> shared storage VM sync on a 3-node lab with MariaDB", { timeo
     await lab.waitQuorate([1, 2, 3], 60_000);
   });
 
-  it("a VM created through the panel's API is defined on the shared storage by the master, runs, and its row is marked defined with its owner", async () => {
+  it("a VM created through the panel's API on a requested node is defined on the shared storage by the master and runs there; one requested on a node in maintenance runs elsewhere with the note", async () => {
     await sql("INSERT INTO users (username, password_hash, role) VALUES (?, ?, 'admin')", ["vmadmin", await hashPassword("vm admin password 1")]);
     const panel = `http://${lab.topo.clusterIp}:${PANEL_PORT}`;
     const curl = (args: string[]) => lab.exec(2, ["curl", "-s", "-m", "10", ...args]);
@@ -100,32 +110,71 @@ describe("panel -> shared storage VM sync on a 3-node lab with MariaDB", { timeo
     const cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
     const csrf = decodeURIComponent(cookies.get("ha_csrf") ?? "");
     assert.ok(csrf, "a CSRF cookie");
-    const body = { name: "p1", ramMb: 256, vcpus: 1, disk: { kind: "network", path: "/run/ha-storage/vms/p1.disk" }, ip: "172.31.224.180", ha: true, restartPriority: 3, node: 3 };
-    const post = await curl(["-H", "content-type: application/json", "-H", `cookie: ${cookie}`, "-H", `x-csrf-token: ${csrf}`, "--data", JSON.stringify(body), "-w", "\n%{http_code}", `${panel}/api/vms`]);
-    const [json, code] = post.stdout.trim().split("\n");
-    assert.equal(code, "201", post.stdout);
-    assert.equal(JSON.parse(json!).vm.definitionState, "pending");
+    const create = async (body: Record<string, unknown>) => {
+      const post = await curl(["-H", "content-type: application/json", "-H", `cookie: ${cookie}`, "-H", `x-csrf-token: ${csrf}`, "--data", JSON.stringify(body), "-w", "\n%{http_code}", `${panel}/api/vms`]);
+      const [json, code] = post.stdout.trim().split("\n");
+      assert.equal(code, "201", post.stdout);
+      assert.equal(JSON.parse(json!).vm.definitionState, "pending");
+    };
+    type Row = { definition_state: string; definition_error: string | null; nodeid: number | null; state: string; requested_nodeid: number | null };
+    const rowOf = async (name: string) =>
+      (await sql<Row>("SELECT definition_state, definition_error, nodeid, state, requested_nodeid FROM vms WHERE name = ?", [name]))[0];
 
+    // The node crashed by the previous case is back: the master must see every node as a member.
+    await until("the master sees every node as a member", async () => (await masterOfHealthyCluster(lab, MASTER)) === MASTER, 60_000);
+    // Request the node placement would NOT choose: the one owning the most VMs (ties: the highest
+    // id; placement takes the fewest VMs, ties the lowest id).
+    const counts = await sql<{ nodeid: number; n: number }>("SELECT nodeid, COUNT(*) AS n FROM vms WHERE nodeid IS NOT NULL GROUP BY nodeid");
+    const count = (id: number) => Number(counts.find((c) => c.nodeid === id)?.n ?? 0);
+    const target = [1, 2, 3].sort((a, b) => count(b) - count(a) || b - a)[0]!;
+    const body = { name: "p1", ramMb: 256, vcpus: 1, disk: { kind: "network", path: "/run/ha-storage/vms/p1.disk" }, ip: "172.31.224.180", ha: true, restartPriority: 3, node: target };
+    await create(body);
     const running = await until("p1 running on a node", () => checker.where().get("p1")?.[0], 90_000);
+    assert.equal(running, target, `p1 starts on the requested n${target} (VMs per node: ${JSON.stringify(counts)})`);
+    assert.deepEqual(checker.where().get("p1"), [target]);
+    const log = await lab.exec(MASTER, ["grep", "-c", `owned by the requested n${target} (epoch 1)`, NODE_AGENT_LOG]);
+    assert.equal(log.stdout.trim(), "1", "the master gave it the requested node (not placement)");
     const rec = JSON.parse(readFileSync(join(lab.storageDir(), "cluster", "vms", "p1.json"), "utf8"));
     assert.deepEqual(rec, {
       definition: { name: "p1", ramMb: 256, vcpus: 1, disk: { kind: "network", path: "/run/ha-storage/vms/p1.disk" }, ip: "172.31.224.180", ha: true },
       restartPriority: 3,
       desired: "running",
     }, "the record `corolistener vm define` would write");
+    // Its first owner is the requested node at epoch 1 (written by the master before the record).
+    assert.deepEqual(JSON.parse(readFileSync(join(lab.storageDir(), "cluster", "owners", "p1.json"), "utf8")), { vm: "p1", node: target, epoch: 1 });
     const row = await until("p1's row defined with its owner", async () => {
-      const [r] = await sql<{ definition_state: string; definition_error: string | null; nodeid: number | null; state: string; requested_nodeid: number | null }>(
-        "SELECT definition_state, definition_error, nodeid, state, requested_nodeid FROM vms WHERE name = 'p1'",
-      );
+      const r = await rowOf("p1");
       return r && r.definition_state === "defined" && r.nodeid === running && r.state === "running" ? r : null;
     }, 30_000);
-    assert.equal(row.definition_error, null);
-    assert.equal(row.requested_nodeid, 3, "kept as a hint");
+    assert.equal(row.definition_error, null, "no note: the requested node took it");
+    assert.equal(row.requested_nodeid, target);
     // The VM answers on its own address (the process driver's HTTP probe).
     await until("p1 answers on its own address", async () => {
       const probe = await lab.exec(MASTER, ["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://172.31.224.180/"]);
       return probe.stdout === "200";
     }, 20_000);
+
+    // n2 in maintenance: a VM requested there is placed by the cluster, and its row says why.
+    const on2 = await lab.exec(MASTER, ["./corolistener", "maintenance", "2", "on", "-c", AGENT_CONFIG]);
+    assert.equal(on2.code, 0, on2.stderr);
+    await until("the master sees n2 in maintenance", async () => (await inMaintenance(lab, MASTER, 2)) === true, 30_000);
+    await create({ name: "p2", ramMb: 256, vcpus: 1, disk: { kind: "network", path: "/run/ha-storage/vms/p2.disk" }, ip: "172.31.224.181", ha: true, node: 2 });
+    const p2On = await until("p2 running on a node", () => checker.where().get("p2")?.[0], 90_000);
+    assert.notEqual(p2On, 2, "not on the node in maintenance");
+    const row2 = await until("p2's row defined with its owner", async () => {
+      const r = await rowOf("p2");
+      return r && r.definition_state === "defined" && r.nodeid === p2On && r.state === "running" ? r : null;
+    }, 30_000);
+    assert.equal(row2.definition_error, "n2 could not take it (in maintenance): placed by the cluster");
+    assert.equal(row2.requested_nodeid, 2);
+    // The panel lists it with the request and the note.
+    const list = await curl(["-H", `cookie: ${cookie}`, `${panel}/api/vms?q=p2`]);
+    const listed = (JSON.parse(list.stdout) as { vms: Array<{ name: string; requestedNodeid: number | null; definitionError: string | null; nodeid: number | null }> }).vms.find((v) => v.name === "p2");
+    assert.deepEqual([listed?.requestedNodeid, listed?.nodeid, listed?.definitionError], [2, p2On, "n2 could not take it (in maintenance): placed by the cluster"]);
+
+    const off2 = await lab.exec(MASTER, ["./corolistener", "maintenance", "2", "off", "-c", AGENT_CONFIG]);
+    assert.equal(off2.code, 0, off2.stderr);
+    await until("the master sees n2 out of maintenance", async () => (await inMaintenance(lab, MASTER, 2)) === false, 30_000);
   });
 
   it("a session made on n1's panel still works after the master (and the panel) moved: sessions are in the replicated DB", async () => {
