@@ -1,9 +1,8 @@
 // Storage heartbeat: each node writes its own file on the shared storage; every node reads all of them.
 // Staleness is judged by the reader (how long since the seq changed), never by comparing clocks.
-import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "@ha/shared";
+import { StorageIoThread } from "./storage-io-thread.ts";
 
 import type { Heartbeat } from "../core/types.ts";
 
@@ -16,50 +15,42 @@ export const HeartbeatSchema = z.object({
   runningVms: z.array(z.string().max(256)).max(10_000),
 }) satisfies z.ZodType<Heartbeat>;
 
-/** Rejects when `p` does not settle in time: a hung NFS mount must count as a failed write. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms))),
-  ]);
-}
-
 export class StorageHeartbeat {
   private readonly dir: string;
+  /** Its own thread: the write time must measure the storage, not the agent's other file I/O. */
+  private readonly io = new StorageIoThread();
   constructor(storageDir: string, private readonly timeoutMs = 2000) {
     this.dir = join(storageDir, "heartbeats");
   }
 
+  /** Replaces this node's heartbeat file (atomic, durable); rejects after timeoutMs (a hung NFS mount). */
   async write(hb: Heartbeat): Promise<void> {
-    await within(
-      (async () => {
-        await mkdir(this.dir, { recursive: true });
-        await writeFileAtomic(join(this.dir, `node-${hb.nodeid}.json`), JSON.stringify(hb));
-      })(),
-      this.timeoutMs,
-      "heartbeat write",
-    );
+    await this.io.writeAtomic(this.dir, `node-${hb.nodeid}.json`, JSON.stringify(hb), this.timeoutMs, "heartbeat write");
   }
 
   /** All valid heartbeats; a file that is malformed (a node that lies or a torn write) is skipped. */
   async readAll(): Promise<{ heartbeats: Heartbeat[]; invalid: string[] }> {
-    return within(
-      (async () => {
-        const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => /^node-\d+\.json$/.test(n));
-        const heartbeats: Heartbeat[] = [];
-        const invalid: string[] = [];
-        // In parallel: on network storage each file costs a round trip.
-        const texts = await Promise.all(names.map((name) => readFile(join(this.dir, name), "utf8").then(JSON.parse).catch(() => null)));
-        names.forEach((name, i) => {
-          const parsed = HeartbeatSchema.safeParse(texts[i]);
-          if (parsed.success && name === `node-${parsed.data.nodeid}.json`) heartbeats.push(parsed.data);
-          else invalid.push(name);
-        });
-        return { heartbeats, invalid };
-      })(),
-      this.timeoutMs,
-      "heartbeat read",
-    );
+    const files = await this.io.readAll(this.dir, /^node-\d+\.json$/, this.timeoutMs, "heartbeat read");
+    const heartbeats: Heartbeat[] = [];
+    const invalid: string[] = [];
+    for (const [name, text] of files) {
+      const parsed = HeartbeatSchema.safeParse(parseJson(text));
+      if (parsed.success && name === `node-${parsed.data.nodeid}.json`) heartbeats.push(parsed.data);
+      else invalid.push(name);
+    }
+    return { heartbeats, invalid };
+  }
+
+  close(): Promise<void> {
+    return this.io.close();
+  }
+}
+
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
   }
 }
