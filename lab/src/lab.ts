@@ -256,7 +256,9 @@ export class Lab {
     };
     const cmd = argv[kind];
     if (!cmd) throw new Error(`the lab cannot start ${kind} yet`);
-    return spawnDetached([...this.enterArgs(id), ...cmd], log, process.env, REPO_ROOT);
+    // As the ./corolistener wrapper (what systemd runs) sets it.
+    const env = kind === "agent" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "16" } : process.env;
+    return spawnDetached([...this.enterArgs(id), ...cmd], log, env, REPO_ROOT);
   }
 
   processes(id: number, kind: ProcessKind | "all") {
