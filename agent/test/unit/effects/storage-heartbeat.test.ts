@@ -11,16 +11,25 @@ import { StorageHeartbeat } from "../../../src/effects/storage-heartbeat.ts";
 
 const hb = (nodeid: number, seq: number) => ({ nodeid, incarnation: 7, seq, selfStatus: "member" as const, runningVms: ["a", "b"] });
 
-/** A named pipe: reading it blocks the reading thread until someone opens it for writing. */
+/** A named pipe: reading it blocks the reading thread until something writes to it. */
 function fifo(path: string) {
   execFileSync("mkfifo", [path]);
-  return () => {
-    // Opening for writing (non-blocking is not possible for a writer without a reader, so use a
-    // reader-side open: O_RDWR never blocks on Linux) and closing ends every blocked read with EOF.
+}
+
+/**
+ * Ends a read blocked on the named pipe: open it read-write (never blocks on Linux), write, close
+ * (EOF). A reader that had not opened the pipe yet (its request still queued for a pool thread)
+ * would miss that and block later, so this repeats until `done` settles.
+ */
+async function releaseUntil(path: string, done: Promise<unknown>) {
+  let settled = false;
+  void done.finally(() => (settled = true));
+  for (let i = 0; !settled && i < 500; i++) {
     const fd = openSync(path, "r+");
     writeFileSync(fd, "x");
     closeSync(fd);
-  };
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 test("write then read back; malformed and foreign files are reported, not trusted", async () => {
@@ -47,14 +56,15 @@ test("write then read back; malformed and foreign files are reported, not truste
 test("a write is not delayed by the agent's other file I/O holding every libuv pool thread", async () => {
   const dir = mkdtempSync(join(tmpdir(), "hb-"));
   const store = new StorageHeartbeat(dir, 2000);
-  const releases: Array<() => void> = [];
+  const pipes: string[] = [];
   const blocked: Array<Promise<unknown>> = [];
   try {
     // Block all pool threads (default 4, more to be sure) in reads of named pipes.
     mkdirSync(join(dir, "busy"));
     for (let i = 0; i < 8; i++) {
       const p = join(dir, "busy", `p${i}`);
-      releases.push(fifo(p));
+      fifo(p);
+      pipes.push(p);
       blocked.push(readFile(p).catch(() => null));
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -65,8 +75,7 @@ test("a write is not delayed by the agent's other file I/O holding every libuv p
     assert.equal(heartbeats.length, 1);
     assert.ok(ms < 1500, `heartbeat write + read took ${Math.round(ms)} ms with the pool busy`);
   } finally {
-    for (const release of releases) release();
-    await Promise.all(blocked);
+    await Promise.all(pipes.map((p, i) => releaseUntil(p, blocked[i]!)));
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -77,12 +86,16 @@ test("a hung storage makes reads time out; requests the caller gave up on are dr
   const store = new StorageHeartbeat(dir, 300);
   try {
     await store.write(hb(1, 1));
-    const release = fifo(join(dir, "heartbeats", "node-9.json")); // reading it hangs like a dead NFS server
+    const hung = join(dir, "heartbeats", "node-9.json");
+    fifo(hung); // reading it hangs like a dead NFS server
     await assert.rejects(store.readAll(), /heartbeat read timed out after 300 ms/);
     await assert.rejects(store.write(hb(1, 2)), /heartbeat write timed out after 300 ms/);
-    release(); // the storage answers again
-    rmSync(join(dir, "heartbeats", "node-9.json"));
-    await new Promise((r) => setTimeout(r, 50));
+    // The storage answers again: the I/O thread's read ends (it is the only reader, already in it).
+    const fd = openSync(hung, "r+");
+    writeFileSync(fd, "x");
+    rmSync(hung);
+    closeSync(fd);
+    await new Promise((r) => setTimeout(r, 100));
     // The queued write expired before it ran: seq 1 is still there, and new requests work.
     assert.equal(JSON.parse(readFileSync(join(dir, "heartbeats", "node-1.json"), "utf8")).seq, 1);
     await store.write(hb(1, 3));
