@@ -216,8 +216,7 @@ export class Daemon {
     }
   }
 
-  /** On the master: node rows in the DB <-> corosync.conf (panel edits become desired state). */
-  /** On the master: VM rows in the DB <-> VM records on the shared storage (panel HA/priority edits). */
+  /** On the master: VM rows in the DB <-> VM records on the shared storage (panel HA/priority edits, VMs created in the panel). */
   private async syncVmsWithDb() {
     if (!this.vmSync || !this.core) return;
     const view = this.core.view();
@@ -237,6 +236,7 @@ export class Daemon {
     }
   }
 
+  /** On the master: node rows in the DB <-> corosync.conf (panel edits become desired state). */
   private async syncNodesWithDb() {
     if (!this.nodeSync || !this.core) return;
     const view = this.core.view();
