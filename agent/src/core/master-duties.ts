@@ -7,7 +7,7 @@
 
 import type { CoreContext } from './context.ts';
 import type { HeartbeatSeen } from './heartbeats.ts';
-import { placeVms, type PlacementNode, type PlacementVm } from './placement.ts';
+import { loadByNode, placeVms, type PlacementNode, type PlacementVm } from './placement.ts';
 import type { Owner } from './replicated.ts';
 import { recoverySafety } from './status.ts';
 import type { DecisionKind, NodeConfig, NodeId, NodeStatus, OwnerTriple, Ownership, VmId, VmSpec } from './types.ts';
@@ -305,23 +305,15 @@ export class MasterDuties {
   /** Good members with their load (VMs they own) for placeVms. */
   private placementNodes(inputs: MasterInputs): PlacementNode[] {
     const { rep, s } = this.ctx;
-    const load = new Map<NodeId, { count: number; ram: number }>();
-    for (const [vm, o] of rep.owners) {
-      const spec = rep.specs.get(vm);
-      if (o.node === null || spec === undefined || spec.desired === 'stopped') continue;
-      const l = load.get(o.node) ?? { count: 0, ram: 0 };
-      l.count += 1;
-      l.ram += spec.ramMb;
-      load.set(o.node, l);
-    }
+    const load = loadByNode(rep.owners, (vm) => rep.specs.get(vm));
     const reserve = new Set(s.reserveNodes);
     const config = new Map(inputs.nodes.map((n) => [n.nodeid, n]));
     return rep.members
       .filter((id) => rep.isGoodMember(id))
       .map((id) => {
         const cfg = config.get(id);
-        const l = load.get(id) ?? { count: 0, ram: 0 };
-        return { nodeid: id, ramMb: cfg?.ramMb, usedRamMb: l.ram, vmCount: l.count, reserve: cfg?.reserve === true || reserve.has(id), maintenance: cfg?.maintenance === true };
+        const l = load.get(id) ?? { count: 0, ramMb: 0 };
+        return { nodeid: id, ramMb: cfg?.ramMb, usedRamMb: l.ramMb, vmCount: l.count, reserve: cfg?.reserve === true || reserve.has(id), maintenance: cfg?.maintenance === true };
       });
   }
 }

@@ -121,19 +121,34 @@ export function requestedNodeVerdict(
 }
 
 /**
- * RAM each node's VMs take, as placement counts it: VMs with a spec, an owner, and not desired
- * stopped. `specs` may be any list with id, ramMb and desired (VmSpec, or the records the master read).
+ * What each node's VMs take, as placement counts it: VMs with a spec, an owner, and not desired
+ * stopped. The master's placement (master-duties.ts) and the check of a requested node share it.
+ */
+export function loadByNode(
+  owners: Iterable<readonly [VmId, { node: NodeId | null }]>,
+  specOf: (vm: VmId) => { ramMb: number; desired?: 'running' | 'stopped' } | undefined,
+): Map<NodeId, { count: number; ramMb: number }> {
+  const load = new Map<NodeId, { count: number; ramMb: number }>();
+  for (const [vm, o] of owners) {
+    const s = specOf(vm);
+    if (o.node === null || s === undefined || s.desired === 'stopped') continue;
+    const l = load.get(o.node) ?? { count: 0, ramMb: 0 };
+    l.count += 1;
+    l.ramMb += s.ramMb;
+    load.set(o.node, l);
+  }
+  return load;
+}
+
+/**
+ * RAM each node's VMs take (loadByNode). `specs` may be any list with id, ramMb and desired
+ * (VmSpec, or the records the master read).
  */
 export function ramOwnedByNode(
   owners: ReadonlyArray<{ vm: VmId; owner: NodeId | null }>,
   specs: ReadonlyArray<{ id: VmId; ramMb: number; desired?: 'running' | 'stopped' }>,
 ): Map<NodeId, number> {
   const byId = new Map(specs.map((s) => [s.id, s]));
-  const used = new Map<NodeId, number>();
-  for (const o of owners) {
-    const s = byId.get(o.vm);
-    if (o.owner === null || s === undefined || s.desired === 'stopped') continue;
-    used.set(o.owner, (used.get(o.owner) ?? 0) + s.ramMb);
-  }
-  return used;
+  const load = loadByNode(owners.map((o) => [o.vm, { node: o.owner }] as const), (vm) => byId.get(vm));
+  return new Map([...load].map(([node, l]) => [node, l.ramMb]));
 }
