@@ -188,7 +188,7 @@ async function runConfig(name: string): Promise<Record<Phase, number[]>> {
         }
         const issuedAt = new Map<string, number>();
         for (const n of lab.topo.nodes.filter((n) => n.id !== master)) {
-          for (const l of logLines(lab, n.id, marks.get(n.id)!)) {
+          for (const l of n.id === newMaster ? log : logLines(lab, n.id, marks.get(n.id)!)) {
             const m = /^StartVm: (\S+) owned by/.exec(l.msg);
             if (m && l.time >= t0 && names.includes(m[1]!)) issuedAt.set(m[1]!, Math.max(issuedAt.get(m[1]!) ?? 0, l.time));
           }
