@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(corosync libquorum-dev libvotequorum-dev libcpg-dev libcmap-dev rsync mariadb-server nftables chromium
-      iproute2 socat iputils-arping iputils-ping util-linux procps libvirt-clients libvirt-daemon libxml2-utils
+      gcc libc6-dev iproute2 socat iputils-arping iputils-ping util-linux procps libvirt-clients libvirt-daemon libxml2-utils
       openssl shellcheck)
 missing=()
 for p in "${DEBS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

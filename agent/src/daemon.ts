@@ -90,6 +90,10 @@ export class Daemon {
   }
 
   async start() {
+    this.vms?.prepare?.().then(
+      (line) => this.log.info(line),
+      (err: Error) => this.log.error({ err: err.message }, "VM driver: preparing for starts failed"),
+    );
     this.client.on("event", (e: ClusterEvent) => this.onCorosync(e));
     await this.client.start();
   }

@@ -47,6 +47,11 @@ export interface VmDriver {
   list(): Promise<Array<{ name: string; state: VmState }>>;
   /** Capacity of this node for VMs. */
   resources(): Promise<{ ramMb: number; vcpus: number }>;
+  /**
+   * Optional: gets ready for fast starts (the process driver builds its VM program), called once
+   * when the daemon starts; resolves with a line for the log.
+   */
+  prepare?(): Promise<string>;
 }
 
 /** Validates a definition, reporting every problem with its field: "vm web1: invalid definition: ramMb: ...". */

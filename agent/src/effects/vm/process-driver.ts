@@ -8,7 +8,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic, sleep } from "@ha/shared";
 import { removeVmAddress } from "./net.ts";
-import { bundleVmProgram, PROCESS_VM_SCRIPT } from "./bundle.ts";
+import { buildNativeVmProgram, bundleVmProgram, PROCESS_VM_SCRIPT, type VmProgramKind } from "./vm-program.ts";
 import { checkVmName, parseVmDefinition, withVmError, type StopOptions, type VmDefinition, type VmDriver, type VmState } from "./driver.ts";
 
 export { PROCESS_VM_SCRIPT };
@@ -28,11 +28,19 @@ export interface ProcessDriverOptions {
   /** How long a VM may take to lock its disk, take its address and listen. */
   startTimeoutMs?: number;
   /**
-   * node arguments that make it run process-vm.ts as TypeScript, e.g. ["--import", "tsx"].
-   * Default: a plain-JS bundle built once into runtimeDir (much cheaper per start), else tsx.
+   * Which VM program runs (vm-program.ts): "native" (default), process-vm.c compiled once into
+   * runtimeDir, falling back to "node" with a warning when it cannot be compiled; or "node".
+   */
+  program?: VmProgramKind;
+  /**
+   * For program "node": node arguments that make it run process-vm.ts as TypeScript, e.g.
+   * ["--import", "tsx"]. Default: a plain-JS bundle built once into runtimeDir, else tsx.
    */
   nodeArgs?: string[];
 }
+
+/** How a VM process is started: the executable and the arguments before "ha-vm NAME ...". */
+type VmCommand = { kind: VmProgramKind; file: string; args: string[] };
 
 type PidFile = { pid: number; name: string; startedAt: string };
 
@@ -44,7 +52,7 @@ export class ProcessVmDriver implements VmDriver {
   readonly prefix: number;
   readonly port: number;
   private readonly startTimeoutMs: number;
-  private vmProgram: Promise<string[]> | null = null;
+  private vmCommand: Promise<VmCommand> | null = null;
   private readonly inFlight = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: ProcessDriverOptions = {}) {
@@ -56,10 +64,37 @@ export class ProcessVmDriver implements VmDriver {
     this.startTimeoutMs = opts.startTimeoutMs ?? 15_000;
   }
 
-  /** node arguments that run the VM program: the bundle, built once per driver, else (no esbuild) via tsx. */
-  private program(): Promise<string[]> {
-    const viaTsx = () => [...(this.opts.nodeArgs ?? ["--import", import.meta.resolve("tsx")]), PROCESS_VM_SCRIPT];
-    return (this.vmProgram ??= this.opts.nodeArgs ? Promise.resolve(viaTsx()) : bundleVmProgram(this.runtimeDir).then((f) => [f], viaTsx));
+  /**
+   * The VM program, built once per driver. Call it at start-up so the first VM start after a
+   * failover does not pay for the build.
+   */
+  program(): Promise<VmCommand> {
+    return (this.vmCommand ??= this.opts.program === "node" ? this.nodeProgram() : this.nativeProgram());
+  }
+
+  async prepare(): Promise<string> {
+    const p = await this.program();
+    return `process VM driver: VMs run ${p.kind === "native" ? p.file : `as Node.js programs (${p.args.join(" ")})`}`;
+  }
+
+  private async nativeProgram(): Promise<VmCommand> {
+    try {
+      return { kind: "native", file: await buildNativeVmProgram(this.runtimeDir), args: [] };
+    } catch (err) {
+      console.error(`process VM driver: ${(err as Error).message}; VMs run as Node.js programs instead (slower to start)`);
+      return this.nodeProgram();
+    }
+  }
+
+  /** The bundle, else (no esbuild) process-vm.ts via tsx. */
+  private async nodeProgram(): Promise<VmCommand> {
+    const viaTsx = (): VmCommand => ({
+      kind: "node",
+      file: process.execPath,
+      args: [...(this.opts.nodeArgs ?? ["--import", import.meta.resolve("tsx")]), PROCESS_VM_SCRIPT],
+    });
+    if (this.opts.nodeArgs) return viaTsx();
+    return bundleVmProgram(this.runtimeDir).then((f): VmCommand => ({ kind: "node", file: process.execPath, args: [f] }), viaTsx);
   }
 
   /** One operation per VM at a time: a retried start must not race the first for the disk lock. */
@@ -122,8 +157,9 @@ export class ProcessVmDriver implements VmDriver {
       if (this.livePid(name) !== null) return; // already running here
       await mkdir(this.runtimeDir, { recursive: true });
       await rm(this.pidPath(name), { force: true });
+      const program = await this.program();
       const argv = [
-        ...(await this.program()),
+        ...program.args,
         "ha-vm",
         name,
         ...["--ip", def.ip, "--port", String(this.port), "--dev", this.bridge, "--prefix", String(this.prefix)],
@@ -133,7 +169,7 @@ export class ProcessVmDriver implements VmDriver {
       let child: ChildProcess;
       try {
         // Detached: the VM outlives a daemon restart, like a qemu process would. fd 3 reports start-up.
-        child = spawn(process.execPath, argv, { detached: true, stdio: ["ignore", log, log, "pipe"], cwd: "/" });
+        child = spawn(program.file, argv, { detached: true, stdio: ["ignore", log, log, "pipe"], cwd: "/" });
       } finally {
         closeSync(log);
       }

@@ -1,9 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cmdlineIsVm, isVmProcess, memTotalMb, ProcessVmDriver } from "../../../src/effects/vm/process-driver.ts";
+import { buildNativeVmProgram } from "../../../src/effects/vm/vm-program.ts";
 
 test("MemTotal is read in MiB", () => {
   assert.equal(memTotalMb("MemTotal:       16303452 kB\nMemFree:         1000 kB\n"), 15921);
@@ -44,6 +46,35 @@ test("state comes from the pid file plus /proc, never from the pid file alone", 
     await d.undefine("web1");
     assert.equal(await d.state("web1"), "absent");
     await assert.rejects(d.start("../x"), /vm "..\/x": invalid name/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the native VM program is compiled once per source version; a compiler failure says so", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vm-program-"));
+  try {
+    const first = await buildNativeVmProgram(dir);
+    assert.match(first, /\/process-vm-[0-9a-f]{12}$/);
+    const mtime = statSync(first).mtimeMs;
+    assert.equal(await buildNativeVmProgram(dir), first);
+    assert.equal(statSync(first).mtimeMs, mtime, "not rebuilt");
+    const usage = spawnSync(first, ["not-a-vm"], { encoding: "utf8" });
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /^usage: process-vm ha-vm NAME/);
+    await assert.rejects(buildNativeVmProgram(join(dir, "other"), "/bin/false"), /^Error: cannot compile .*process-vm\.c with \/bin\/false: /);
+    assert.deepEqual(readdirSync(join(dir, "other")), [], "no half-built program left behind");
+    const d = new ProcessVmDriver({ runtimeDir: join(dir, "node"), program: "node" });
+    assert.equal((await d.program()).kind, "node");
+    // The default (native) falls back to the Node.js program, with a warning, when it cannot compile.
+    process.env.CC = "/bin/false";
+    try {
+      const fallback = new ProcessVmDriver({ runtimeDir: join(dir, "fallback") });
+      assert.match(await fallback.prepare(), /^process VM driver: VMs run as Node\.js programs \(.*process-vm\.mjs\)$/);
+    } finally {
+      delete process.env.CC;
+    }
+    assert.match(await new ProcessVmDriver({ runtimeDir: dir }).prepare(), /^process VM driver: VMs run .*\/process-vm-[0-9a-f]{12}$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
