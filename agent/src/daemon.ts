@@ -3,6 +3,7 @@
 import { performance } from "node:perf_hooks";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { coalesce } from "@ha/shared";
 import { CorosyncClient, type ClusterEvent, type ClusterSnapshot } from "./corosync/index.ts";
 import { createNodeCore, type NodeCore } from "./core/node-core.ts";
 import type { CoreAction, CoreEvent, NodeConfig } from "./core/types.ts";
@@ -195,11 +196,14 @@ export class Daemon {
 
   /** Every second: VM definitions and owners from the shared storage, and what runs here. */
   private async pollVms() {
+    // First: until the core knows what runs here it must assume VMs, and so a heartbeat deadline.
+    await this.reportLocalVms();
     if (this.vms && this.metadata) {
       const r = await this.vms.resources().catch(() => null);
       if (r) await this.metadata.writeCapacity({ nodeid: this.localNodeId, ramMb: r.ramMb, vcpus: r.vcpus }).catch(() => undefined);
     }
     while (this.tick) {
+      await this.reportLocalVms();
       await this.refreshCapacities().catch(() => undefined);
       try {
         const inv = this.metadata ? await this.metadata.read() : { vms: [], owners: [], invalid: [] };
@@ -212,7 +216,6 @@ export class Daemon {
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, "cannot read VM inventory from the shared storage");
       }
-      await this.reportLocalVms();
       for (const request of await this.inbox.take()) this.onAdminRequest(request);
       await this.syncNodesWithDb();
       await this.syncVmsWithDb();
@@ -256,13 +259,17 @@ export class Daemon {
     }
   }
 
-  private async reportLocalVms() {
+  /**
+   * Feeds the VMs running here when that changed. Coalesced: after a failover dozens of starts
+   * end at nearly the same time, and each would list every VM on the node.
+   */
+  private readonly reportLocalVms = coalesce(async () => {
     const running = this.vms ? (await this.vms.list().catch(() => [])).filter((v) => v.state === "running").map((v) => v.name).sort() : [];
     const key = running.join(",");
     if (key === this.lastLocalVms) return;
     this.lastLocalVms = key;
     this.feed({ type: "local-vms", now: now(), running });
-  }
+  });
 
   private async startVm(vm: string, epoch: number) {
     if (!this.vms || !this.metadata) throw new Error(`vm ${vm}: this node has no VM driver or shared storage`);
@@ -271,7 +278,6 @@ export class Daemon {
     if (!def) throw new Error(`vm ${vm}: no valid definition on the shared storage`);
     await this.vms.define(def);
     await this.vms.start(vm);
-    await this.reportLocalVms();
   }
 
   private async stopVm(vm: string, force: boolean) {
@@ -428,7 +434,8 @@ export class Daemon {
       case "FollowDatabase":
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":
-        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.startLimit.run(() => this.startVm(a.vm, a.epoch))));
+        // The listing after a start runs outside the start slot: it is not part of starting.
+        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.startLimit.run(() => this.startVm(a.vm, a.epoch)).then(() => this.reportLocalVms())));
       case "StopVm":
         return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.stopVm(a.vm, a.force ?? false)));
       case "SetOwnership":

@@ -13,7 +13,10 @@
 //     boot        StartVm issued -> the VM answers its probe (waiting for a start slot, process
 //                 start, disk lock, address, listen; CPU-bound when 3 lab nodes share 2 cores)
 // Runs every configuration given (default: the defaults, then storageTimeoutMs 2000 / fenceTimeoutMs 3000).
-//   node --import tsx lab/bench/vm-recovery-phases.ts [--kills 10] [--vms 50] [--configs default,fast] [--probe-ms 200] [--keep-logs DIR]
+//   node --import tsx lab/bench/vm-recovery-phases.ts [--kills 10] [--vms 50] [--configs default,fast] [--probe-ms 200]
+//     [--vm-program native|node] [--keep-logs DIR]
+// --vm-program: the lab VMs' program; "native" (C, default) starts in ~1 ms of CPU, "node" pays a
+// Node.js start-up (~0.12 s of CPU) per VM, which on a 2-core lab dominates the start phase.
 // A round whose set-up fails (e.g. the VMs did not all come up on the master) is reported and
 // skipped; the bench goes on with the next round.
 import { cpSync, readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -33,6 +36,8 @@ const configs = arg("configs", "default,fast").split(",");
 for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c}: use ${Object.keys(CONFIGS).join(", ")}`);
 
 const keepLogs = arg("keep-logs", "");
+const vmProgram = arg("vm-program", "native") as "native" | "node";
+if (vmProgram !== "native" && vmProgram !== "node") throw new Error(`--vm-program ${String(vmProgram)}: use native or node`);
 const PHASES = ["detection", "election", "fencing", "placement", "start", "handshake", "boot", "total"] as const;
 /** Per VM, not per kill. */
 const PER_VM: ReadonlySet<Phase> = new Set(["handshake", "boot"]);
@@ -107,7 +112,7 @@ const logSize = (lab: Lab, id: number) => readFileSync(join(lab.nodeDir(id), "lo
 async function runConfig(name: string): Promise<Record<Phase, number[]>> {
   const ha = CONFIGS[name]!;
   const out = Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as Record<Phase, number[]>;
-  const lab = await Lab.up({ name: "vmx", nodes: 4, agents: true, ha });
+  const lab = await Lab.up({ name: "vmx", nodes: 4, agents: true, ha, vmProgram });
   const checker = new VmChecker(lab);
   try {
     let previous: string[] = [];
@@ -225,7 +230,7 @@ async function main() {
   for (const c of configs) results.push([c, await runConfig(c)]);
   for (const [c, r] of results) {
     const ha = CONFIGS[c]!;
-    console.log(`\n4-node lab, master killed with ${vmCount} HA VMs (process driver, probed every ${probeMs} ms), ${kills} kills, ${Object.keys(ha).length ? Object.entries(ha).map(([k, v]) => `${k} ${v}`).join(", ") : "default settings (storageTimeoutMs 5000, fenceTimeoutMs 5000)"}:`);
+    console.log(`\n4-node lab, master killed with ${vmCount} HA VMs (process driver, ${vmProgram} VM program, probed every ${probeMs} ms), ${kills} kills, ${Object.keys(ha).length ? Object.entries(ha).map(([k, v]) => `${k} ${v}`).join(", ") : "default settings (storageTimeoutMs 5000, fenceTimeoutMs 5000)"}:`);
     console.log(`  ${"kill -> every VM answering".padEnd(28)} ${stats(r.total)}`);
     for (const p of PHASES.filter((p) => p !== "total")) console.log(`    ${(PER_VM.has(p) ? `${p} (per VM)` : p).padEnd(26)} ${stats(r[p])}`);
   }

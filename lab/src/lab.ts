@@ -1,6 +1,6 @@
 // A local multi-node corosync cluster: one network namespace per node plus a private mount
 // namespace, joined by bridges that live in a switch namespace. Usable from the CLI and tests.
-import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, cpSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join, resolve, dirname } from "node:path";
@@ -11,6 +11,8 @@ import { mustRun, run, runSyncQuiet, sleep, type RunResult } from "@ha/shared";
 import { findProcesses, pidsInNetns, spawnDetached, terminate, isAlive, type ProcessKind } from "./processes.ts";
 import { prepareMariadb, waitMariadb, LAB_DB_USERS } from "./mariadb.ts";
 import { labFileSyncConfig, type LabFileSyncOptions } from "./file-sync.ts";
+// The lab runs the agent from this checkout; it builds the lab VMs' program with the agent's own builder.
+import { buildNativeVmProgram } from "../../agent/src/effects/vm/vm-program.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const LAB_ROOT = "/var/tmp/ha-lab";
@@ -37,6 +39,8 @@ export type LabOptions = {
   standby?: number[];
   /** knet crypto (aes256/sha256) with one shared /etc/corosync/authkey, as in production; default off. */
   crypto?: boolean;
+  /** The lab VMs' program (agent/src/effects/vm/vm-program.ts): "native" (default) or "node". */
+  vmProgram?: "native" | "node";
 };
 
 type LabState = {
@@ -54,6 +58,7 @@ type LabState = {
   fileSync?: LabFileSyncOptions;
   standby?: number[];
   crypto?: boolean;
+  vmProgram?: "native" | "node";
 };
 
 const stateDir = (name: string) => join(LAB_ROOT, name);
@@ -95,6 +100,7 @@ export class Lab {
       fileSync: opts.fileSync,
       standby: opts.standby ?? [],
       crypto: opts.crypto ?? false,
+      vmProgram: opts.vmProgram,
     });
     mkdirSync(join(stateDir(name), "storage"), { recursive: true });
     lab.save();
@@ -112,7 +118,11 @@ export class Lab {
         await Promise.all(members.map((n) => waitMariadb(lab, n.id, 60_000)));
       }
       if (lab.state.fileSync) await Promise.all(members.map((n) => lab.start(n.id, "rsyncd")));
-      if (lab.state.agents) await Promise.all(members.map((n) => lab.start(n.id, "agent")));
+      if (lab.state.agents) {
+        // Built once here, not by four agents at once while they start (see vmProgramDir()).
+        if (lab.state.vmProgram !== "node") await buildNativeVmProgram(lab.vmProgramDir());
+        await Promise.all(members.map((n) => lab.start(n.id, "agent")));
+      }
       return lab;
     } catch (err) {
       destroyLab(name);
@@ -128,6 +138,10 @@ export class Lab {
   }
   storageDir() {
     return join(stateDir(this.name), "storage");
+  }
+  /** Where the lab VMs' native program is built, once per lab; every node sees it (/var/tmp is not private). */
+  vmProgramDir() {
+    return join(stateDir(this.name), "vm-program");
   }
 
   /** The nodes that form the cluster at `up` (all but the standby ones). */
@@ -205,7 +219,11 @@ export class Lab {
       relocatedMarkerFile: "/tmp/.lock.vmmgr.relocated",
       // VMs are processes here, with a made-up capacity so placement has RAM limits to respect.
       ha: this.state.ha,
-      vm: { driver: "process", stopTimeoutMs: 2000, options: { capacity: { ramMb: 4096, vcpus: 4 } } },
+      vm: {
+        driver: "process",
+        stopTimeoutMs: 2000,
+        options: { capacity: { ramMb: 4096, vcpus: 4 }, programDir: this.vmProgramDir(), ...(this.state.vmProgram ? { program: this.state.vmProgram } : {}) },
+      },
       ...(this.state.mariadb ? {
             database: { adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password },
             panelDb: { user: LAB_DB_USERS.panel.user, password: LAB_DB_USERS.panel.password },
@@ -427,7 +445,18 @@ export class Lab {
     );
   }
 
+  /** Tears the lab down; with LAB_KEEP_LOGS=DIR set, every node's logs are copied to DIR/<lab>/nK first. */
   async down() {
+    const keep = process.env.LAB_KEEP_LOGS;
+    if (keep) {
+      for (const n of this.topo.nodes) {
+        try {
+          cpSync(join(this.nodeDir(n.id), "log"), join(keep, this.name, `n${n.id}`), { recursive: true });
+        } catch {
+          /* a node that never wrote logs */
+        }
+      }
+    }
     destroyLab(this.name);
   }
 }

@@ -32,6 +32,8 @@ export interface ProcessDriverOptions {
    * runtimeDir, falling back to "node" with a warning when it cannot be compiled; or "node".
    */
   program?: VmProgramKind;
+  /** Where the native program is built and kept (default runtimeDir); the lab builds it there before the agents start. */
+  programDir?: string;
   /**
    * For program "node": node arguments that make it run process-vm.ts as TypeScript, e.g.
    * ["--import", "tsx"]. Default: a plain-JS bundle built once into runtimeDir, else tsx.
@@ -79,7 +81,7 @@ export class ProcessVmDriver implements VmDriver {
 
   private async nativeProgram(): Promise<VmCommand> {
     try {
-      return { kind: "native", file: await buildNativeVmProgram(this.runtimeDir), args: [] };
+      return { kind: "native", file: await buildNativeVmProgram(this.opts.programDir ?? this.runtimeDir), args: [] };
     } catch (err) {
       console.error(`process VM driver: ${(err as Error).message}; VMs run as Node.js programs instead (slower to start)`);
       return this.nodeProgram();
@@ -244,15 +246,20 @@ export class ProcessVmDriver implements VmDriver {
     return (await this.definition(name)) ? "stopped" : "absent";
   }
 
+  /**
+   * From two directory listings: running = a live pid file, stopped = defined and not running. No
+   * definition is read: the daemon lists after every start, and a node may hold hundreds of them.
+   */
   async list(): Promise<Array<{ name: string; state: VmState }>> {
-    const names = new Set<string>();
-    for (const [dir, ext] of [[this.definitionsDir, ".json"], [this.runtimeDir, ".pid"]] as const) {
-      const files = await readdir(dir).catch(() => [] as string[]);
-      for (const f of files) if (f.endsWith(ext)) names.add(f.slice(0, -ext.length));
-    }
+    const names = async (dir: string, ext: string) =>
+      new Set((await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(ext)).map((f) => f.slice(0, -ext.length)));
+    const [defined, withPid] = await Promise.all([names(this.definitionsDir, ".json"), names(this.runtimeDir, ".pid")]);
     const out: Array<{ name: string; state: VmState }> = [];
-    for (const name of [...names].sort()) out.push({ name, state: await this.state(name) });
-    return out.filter((v) => v.state !== "absent");
+    for (const name of [...new Set([...defined, ...withPid])].sort()) {
+      const running = withPid.has(name) && this.livePid(name) !== null;
+      if (running || defined.has(name)) out.push({ name, state: running ? "running" : "stopped" });
+    }
+    return out;
   }
 
   async resources(): Promise<{ ramMb: number; vcpus: number }> {

@@ -20,6 +20,8 @@ export type VmProgramKind = "native" | "node";
 /**
  * Compiles process-vm.c into <outDir>/process-vm-<hash of the source> (kept, so each node
  * compiles once per source version) and returns its path. Rejects with the compiler's message.
+ * The compiler runs at the lowest CPU priority: it may run beside a starting agent, whose storage
+ * heartbeat must not wait for it.
  */
 export async function buildNativeVmProgram(outDir: string, cc = process.env.CC || "cc"): Promise<string> {
   const source = await readFile(PROCESS_VM_SOURCE);
@@ -28,7 +30,7 @@ export async function buildNativeVmProgram(outDir: string, cc = process.env.CC |
   await mkdir(outDir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   try {
-    await promisify(execFile)(cc, ["-O2", "-Wall", "-o", tmp, PROCESS_VM_SOURCE], { timeout: 60_000 });
+    await promisify(execFile)("nice", ["-n", "19", cc, "-O2", "-Wall", "-o", tmp, PROCESS_VM_SOURCE], { timeout: 60_000 });
   } catch (err) {
     await rm(tmp, { force: true });
     const e = err as Error & { stderr?: string };
