@@ -271,13 +271,23 @@ export class Daemon {
     this.feed({ type: "local-vms", now: now(), running });
   });
 
-  private async startVm(vm: string, epoch: number) {
+  /** `queuedAt`: when the StartVm came (the time until here is the wait for a start slot). */
+  private async startVm(vm: string, epoch: number, queuedAt: number) {
     if (!this.vms || !this.metadata) throw new Error(`vm ${vm}: this node has no VM driver or shared storage`);
+    const t = [now()];
     await this.metadata.assertOwned(vm, this.localNodeId, epoch);
+    t.push(now());
     const def = await this.metadata.definition(vm);
     if (!def) throw new Error(`vm ${vm}: no valid definition on the shared storage`);
     await this.vms.define(def);
+    t.push(now());
     await this.vms.start(vm);
+    t.push(now());
+    const ms = (a: number, b: number) => Math.round(b - a);
+    this.log.info(
+      { vm, slotWaitMs: ms(queuedAt, t[0]!), ownerCheckMs: ms(t[0]!, t[1]!), defineMs: ms(t[1]!, t[2]!), bootMs: ms(t[2]!, t[3]!) },
+      `${vm} started (epoch ${epoch})`,
+    );
   }
 
   private async stopVm(vm: string, force: boolean) {
@@ -435,7 +445,13 @@ export class Daemon {
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
       case "StartVm":
         // The listing after a start runs outside the start slot: it is not part of starting.
-        return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.startLimit.run(() => this.startVm(a.vm, a.epoch)).then(() => this.reportLocalVms())));
+        return this.result(
+          a,
+          this.inOrder(`vm:${a.vm}`, () => {
+            const queuedAt = now();
+            return this.startLimit.run(() => this.startVm(a.vm, a.epoch, queuedAt)).then(() => this.reportLocalVms());
+          }),
+        );
       case "StopVm":
         return this.result(a, this.inOrder(`vm:${a.vm}`, () => this.stopVm(a.vm, a.force ?? false)));
       case "SetOwnership":
