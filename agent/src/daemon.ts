@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { ClusterIp } from "./effects/cluster-ip.ts";
 import { Panel } from "./effects/panel.ts";
 import { StorageHeartbeat } from "./effects/storage-heartbeat.ts";
-import { testIpReachable } from "./effects/test-ip.ts";
+import { TestIpProbe } from "./effects/test-ip.ts";
 import { createWatchdog, type Watchdog } from "./effects/watchdog.ts";
 import { ConfigSync } from "./effects/config-sync.ts";
 import { StatusFile } from "./effects/status-file.ts";
@@ -49,6 +49,7 @@ export class Daemon {
   private readonly configSync = new ConfigSync();
   private readonly status: StatusFile;
   private watchdog: Watchdog | null = null;
+  private testIp: TestIpProbe | null = null;
   private db: DbEffects | null = null;
   private nodeSync: NodeSync | null = null;
   private vmSync: VmSync | null = null;
@@ -158,6 +159,10 @@ export class Daemon {
     }
     this.fileSync = createFileSyncSchedule(c, localNodeId, () => nodesFrom(this.client.snapshot()), this.log);
     this.core = createNodeCore(localNodeId, this.haSettings(), { incarnation: Date.now(), leftoversReleased: this.ip !== null });
+    if (c.testIp) {
+      const onError = (message: string) => this.log.warn({ testIp: c.testIp }, message);
+      this.testIp = new TestIpProbe(c.testIp, { intervalMs: resolveSettings(this.haSettings()).testIpProbeMs, onError }).start();
+    }
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
     this.tick = setInterval(() => this.feed({ type: "tick", now: now() }), 100);
@@ -425,10 +430,9 @@ export class Daemon {
           (err: Error) => this.feed({ type: "storage-read", now: now(), ok: false, startedAt, heartbeats: [], error: err.message }),
         );
       }
-      case "ProbeTestIp": {
-        const probe = this.config.testIp ? testIpReachable(this.config.testIp) : Promise.resolve(false);
-        return void probe.then((reachable) => this.feed({ type: "test-ip", now: now(), reachable }));
-      }
+      case "ProbeTestIp":
+        // The prober pings all the time; the answer is what it saw. Fed later, not inside this step.
+        return void setImmediate(() => this.feed({ type: "test-ip", now: now(), reachable: this.testIp?.reachable() ?? false }));
       case "Fence":
         this.log.error({ reason: a.reason }, "fencing: resetting this node");
         return this.watchdog?.resetNow(a.reason);
@@ -478,6 +482,7 @@ export class Daemon {
   async stop(signal: string) {
     this.log.info({ signal }, "stopping: releasing the cluster IP and the panel");
     if (this.tick) clearInterval(this.tick);
+    this.testIp?.stop();
     this.fileSync?.stop();
     await this.panel?.stop().catch(() => undefined);
     await this.ip?.release().catch(() => undefined);
