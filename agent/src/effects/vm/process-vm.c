@@ -82,6 +82,21 @@ static void report(const char *json_line) {
 
 // ---- commands (ip, arping)
 
+/** Children start with an empty signal mask: ours blocks SIGTERM/SIGINT (they come through a signalfd). */
+static posix_spawnattr_t *child_attr(void) {
+  static posix_spawnattr_t attr;
+  static bool ready = false;
+  if (!ready) {
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    ready = true;
+  }
+  return &attr;
+}
+
 /** Runs argv, waits, and returns its exit code (127 if it could not run); stderr goes to err. */
 static int run(char *const argv[], char *err, size_t errcap) {
   int p[2];
@@ -93,7 +108,7 @@ static int run(char *const argv[], char *err, size_t errcap) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, p[1], 2);
   pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  int rc = posix_spawnp(&pid, argv[0], &fa, child_attr(), argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   close(p[1]);
   if (rc != 0) {
@@ -141,7 +156,7 @@ static void gratuitous_arp(void) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  int rc = posix_spawnp(&arp_pid, argv[0], &fa, NULL, argv, environ);
+  int rc = posix_spawnp(&arp_pid, argv[0], &fa, child_attr(), argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) logf_("arping -U %s on %s: %s", ip, dev, strerror(rc)), arp_pid = -1;
 }
@@ -355,6 +370,7 @@ int main(int argc, char **argv) {
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
   sigprocmask(SIG_BLOCK, &mask, NULL);
+  signal(SIGPIPE, SIG_IGN); // a driver that gave up on the report pipe must not kill us: EPIPE is enough
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
   char msg[1024];
@@ -392,6 +408,7 @@ int main(int argc, char **argv) {
     if (age_s(next_tick) >= 1.0) {
       write_disk("tick");
       next_tick.tv_sec += 1;
+      if (age_s(next_tick) >= 1.0) clock_gettime(CLOCK_MONOTONIC, &next_tick); // after a pause: no burst of ticks
     }
     reap_arp();
     if (poll(pfds, (nfds_t)n, 200) < 0 && errno != EINTR) break;
