@@ -7,7 +7,7 @@ const CPG_MAX_NAME_LENGTH = 128;
 const CPG_MEMBERS_MAX = 128;
 const CPG_TYPE_AGREED = 2;
 
-const CpgName = koffi.struct('cpg_name', {
+koffi.struct('cpg_name', {
   length: 'uint32_t',
   value: koffi.array('uint8_t', CPG_MAX_NAME_LENGTH, 'Array'), // bytes, not NUL-terminated
 });
@@ -53,9 +53,10 @@ export function cpgName(group: string): { length: number; value: number[] } {
   return { length: bytes.length, value };
 }
 
+/** Reads struct cpg_name: its uint32 length, then that many bytes (called for every message, so no full struct decode). */
 function decodeName(ptr: unknown): string {
-  const n = koffi.decode(ptr, CpgName) as { length: number; value: number[] };
-  return Buffer.from(n.value.slice(0, Math.min(n.length, CPG_MAX_NAME_LENGTH))).toString('utf8');
+  const length = Math.min(koffi.decode(ptr, 'uint32_t') as number, CPG_MAX_NAME_LENGTH);
+  return copyBytes(ptr, 4 + length).toString('utf8', 4);
 }
 
 type Addr = { nodeid: number; pid: number; reason: number };
