@@ -98,6 +98,8 @@ export const REQUIRED_PACKAGES = [
   { binary: "mariadbd", debian: ["mariadb-server"], alma: ["mariadb-server"], why: "the panel's database" },
   { binary: "rsync", debian: ["rsync"], alma: ["rsync"], why: "file replication" },
   { binary: "chronyd", debian: ["chrony"], alma: ["chrony"], why: "time sync, required: clocks within 1 s" },
+  { binary: "ping", debian: ["iputils-ping"], alma: ["iputils"], why: "the test IP probe" },
+  { binary: "setpriv", debian: ["util-linux"], alma: ["util-linux"], why: "ends the test IP probe with the agent" },
 ] as const;
 
 /** The install command for the missing packages on this distribution (pure). */
