@@ -88,6 +88,36 @@ describe('maintenance drain', () => {
     assert.equal(h.core(1).view().vms.find((v) => v.vm === 'c')!.note, 'c stays down with n3: not HA-enabled');
   });
 
+  it('a membership change mid-drain: the stopped VM is drained again, not restarted on the drained node', () => {
+    // n3 stops b for its drain, but its `drained` is lost in a membership change (an agent restart
+    // on n2): every node forgets the drain, and the master starts it over.
+    let loseDrained = true;
+    const h = new Harness({
+      nodes: NODES,
+      vms: VMS,
+      owners: { a: 3, b: 3, c: 3, disk: 3 },
+      wire: (from, msg) => (loseDrained && from === 3 && msg.kind === 'drained' ? { ...msg, kind: 'lost' } : msg),
+    });
+    h.start();
+    h.run(3000);
+    const t0 = h.now;
+    maintenance(h, 3, true);
+    for (let i = 0; i < 50 && !vmOps(h, t0).includes('n3 stop b'); i++) h.run(100);
+    h.run(500);
+    assert.ok(!Object.values(h.running()).flat().includes('b'), 'b is stopped on n3 and its confirmation was lost');
+    loseDrained = false;
+    h.crashAgent(2);
+    h.run(300);
+    h.startAgent(2);
+    h.run(8000);
+    const ops = vmOps(h, t0);
+    assert.ok(!ops.includes('n3 start b'), `n3 kept b stopped: ${ops.join(', ')}`);
+    assert.ok(h.running()[1]!.includes('b') || h.running()[2]!.includes('b'), 'b runs elsewhere');
+    // n3 did announce a start of b once the drain was forgotten, but the master's new drain came
+    // within the start handshake, so the start was abandoned before any StartVm.
+    assert.ok(h.decisions.some((d) => d.node === 3 && d.reason === 'start of b abandoned: it is being drained off n3'));
+  });
+
   it('drain and drained are validated like every message', () => {
     assert.deepEqual(validateCpgMessage({ v: 1, kind: 'drain', term: 2, vm: 'a', node: 3, epoch: 1, reason: 'x' }), { ok: true, msg: { v: 1, kind: 'drain', term: 2, vm: 'a', node: 3, epoch: 1, reason: 'x' } });
     assert.equal(validateCpgMessage({ v: 1, kind: 'drain', term: 2, vm: 'a', node: 0, epoch: 1, reason: 'x' }).ok, false);
