@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { transitionLeaseMs } from "./core/lease.ts";
-import { DEFAULT_SETTINGS, type Settings } from "./core/types.ts";
+import { DEFAULT_SETTINGS, resolveSettings, settingsProblems, type Settings } from "./core/types.ts";
 import { DatabaseConfigSchema } from "./effects/db/effects.ts";
 import { FileSyncConfigSchema } from "./effects/file-sync/config.ts";
 
@@ -93,6 +93,16 @@ export function coreSettings(ha: AgentConfig["ha"], timing: TotemTiming): { sett
   return { settings, lease: `leaseMs ${settings.leaseMs} = corosync token ${timing.tokenMs} + consensus ${consensusMs} + renewal ${renew} + slack: the master holds through a membership transition` };
 }
 
+/**
+ * What settingsProblems() finds in the ha section before corosync's timing is known. Without an
+ * explicit leaseMs the lease is derived from that timing at run time, so the daemon checks the
+ * lease once it has read corosync's timing.
+ */
+export function haSettingsProblems(ha: AgentConfig["ha"]): string[] {
+  const { settings } = coreSettings(ha, {});
+  return settingsProblems(resolveSettings(ha.leaseMs === undefined ? { ...settings, leaseMs: Number.MAX_SAFE_INTEGER } : settings));
+}
+
 export function parseAgentConfig(text: string, source = "config"): AgentConfig {
   let json: unknown;
   try {
@@ -105,6 +115,8 @@ export function parseAgentConfig(text: string, source = "config"): AgentConfig {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
     throw new Error(`${source}: ${issues}`);
   }
+  const problems = haSettingsProblems(r.data.ha);
+  if (problems.length) throw new Error(`${source}: ha settings do not hold together: ${problems.join("; ")}`);
   return r.data;
 }
 

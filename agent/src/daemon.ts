@@ -125,6 +125,17 @@ export class Daemon {
   }
 
   private createCore(localNodeId: number) {
+    // With corosync's timing known, the whole ha section can be checked (the lease follows the
+    // token). Settings that do not hold together would void the failover proofs: refuse to run.
+    const timing = this.client.totemTiming();
+    const known = timing.tokenMs !== undefined || this.config.ha.leaseMs !== undefined; // else: checked when the config was read
+    const problems = known ? settingsProblems(resolveSettings(coreSettings(this.config.ha, timing).settings)) : [];
+    if (problems.length) {
+      this.log.fatal({ problems }, "HA settings do not hold together with corosync's timing: fix the ha section of the agent config; not starting");
+      process.stderr.write(`corolistener: ha settings do not hold together: ${problems.join("; ")}\n`);
+      void this.stop("invalid HA settings").finally(() => process.exit(2));
+      return;
+    }
     this.localNodeId = localNodeId;
     const c = this.config;
     this.panel = new Panel({ ...c, nodeid: localNodeId, host: c.clusterIp ?? "0.0.0.0", port: c.panelPort, tsxLoader: TSX_LOADER, log: this.log, db: c.panelDb,

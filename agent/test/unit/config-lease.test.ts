@@ -41,3 +41,24 @@ describe('coreSettings: the lease follows corosync', () => {
     assert.equal(r.settings.fenceTimeoutMs, 4000);
   });
 });
+
+describe('ha settings that do not hold together are refused when the config is read', () => {
+  it('names every problem and the file', () => {
+    assert.throws(
+      () => parseAgentConfig('{"ha":{"storageTimeoutMs":900,"fenceTimeoutMs":800,"leaseMarginMs":50}}', '/etc/corolistener/config.json'),
+      {
+        message:
+          '/etc/corolistener/config.json: ha settings do not hold together: leaseMarginMs 50 must be >= tickMs 100; ' +
+          'storageWriteMs 1000 must be < storageTimeoutMs 900; storageWriteMaxMs 1000 must be < fenceTimeoutMs 800',
+      },
+    );
+  });
+  it('an explicit lease is checked at once; a derived one waits for corosync timing (it always covers the renewal)', () => {
+    assert.throws(() => parseAgentConfig('{"ha":{"leaseMs":1000,"leaseRenewMs":600}}'), /leaseRenewMs 600 must be > 0 and <= leaseMs\/2 \(500\)/);
+    assert.doesNotThrow(() => parseAgentConfig('{"ha":{"leaseRenewMs":1500}}'));
+  });
+  it('the lab and benchmark settings pass', () => {
+    assert.doesNotThrow(() => parseAgentConfig('{"ha":{"storageTimeoutMs":2000,"fenceTimeoutMs":3000}}'));
+    assert.doesNotThrow(() => parseAgentConfig('{}'));
+  });
+});
