@@ -40,7 +40,12 @@ export interface Settings {
   fenceTimeoutMs: number;
   /** A storage heartbeat that has not changed for this long (reader's clock) is stale. */
   storageTimeoutMs: number;
-  /** Heartbeat write period. */
+  /**
+   * Heartbeat write period. Unless set: 1000 ms, or storageTimeoutMs / 4 when that is shorter, so
+   * that one slow write (storage busy for up to storageTimeoutMs minus one period) is not taken
+   * for storage isolation: with storageTimeoutMs 2000 and writes every 1000 ms, a single write
+   * held up 1.2 s by a burst of fsyncs on the shared filesystem had the master stop every VM.
+   */
   storageWriteMs: number;
   /**
    * Heartbeat read period. A crashed node's VMs move once its heartbeat is proven unchanged for
@@ -112,6 +117,9 @@ export function resolveSettings(partial?: Partial<Settings>): Settings {
     for (const [k, v] of Object.entries(partial)) {
       if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
     }
+  }
+  if (partial?.storageWriteMs === undefined) {
+    s.storageWriteMs = Math.min(DEFAULT_SETTINGS.storageWriteMs, Math.max(s.tickMs, Math.floor(s.storageTimeoutMs / 4)));
   }
   return s;
 }

@@ -68,7 +68,8 @@ export class TestIpProbe {
       this.restart.unref();
     };
     child.on("error", (err) => ended(err.message));
-    child.on("exit", (code, signal) => ended(signal ? `killed by ${signal}` : `exit ${code}`));
+    // 'close', not 'exit': it comes after stderr was read to the end, so the message has the reason.
+    child.on("close", (code, signal) => ended(signal ? `killed by ${signal}` : `exit ${code}`));
     return this;
   }
 

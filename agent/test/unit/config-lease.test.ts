@@ -49,7 +49,7 @@ describe('ha settings that do not hold together are refused when the config is r
       {
         message:
           '/etc/corolistener/config.json: ha settings do not hold together: leaseMarginMs 50 must be >= tickMs 100; ' +
-          'storageWriteMs 1000 must be < storageTimeoutMs 900; storageWriteMaxMs 1000 must be < fenceTimeoutMs 800',
+          'storageWriteMaxMs 1000 must be < fenceTimeoutMs 800',
       },
     );
   });

@@ -39,6 +39,9 @@ export class Harness {
   readonly storageUp = new Map<NodeId, boolean>();
   readonly testIpUp = new Map<NodeId, boolean>();
   readonly paused = new Set<NodeId>();
+  /** Heartbeat writes of a node that take this long (the result comes in a later tick of run()). */
+  readonly slowWrites = new Map<NodeId, number>();
+  private readonly writesInFlight: Array<{ node: NodeId; dueAt: number; ev: EventBody }> = [];
   /** Partition of the control network: list of groups. Nodes not listed are down. */
   private groups: NodeId[][] = [];
   /** CPG view (agents that joined) and votequorum membership (corosync up) per running agent. */
@@ -205,6 +208,10 @@ export class Harness {
     const end = this.now + ms;
     while (this.now < end) {
       this.now = Math.min(end, this.now + tickMs);
+      for (const w of this.writesInFlight.filter((w) => w.dueAt <= this.now)) {
+        this.writesInFlight.splice(this.writesInFlight.indexOf(w), 1);
+        this.post(w.node, w.ev);
+      }
       for (const id of this.cores.keys()) this.post(id, { type: 'tick' });
       this.pump();
     }
@@ -257,10 +264,14 @@ export class Harness {
       case 'StopVm':
         this.vms.get(node)?.delete(a.vm);
         return ok();
-      case 'WriteHeartbeat':
+      case 'WriteHeartbeat': {
         if (this.storageUp.get(node)) this.files.set(node, a.heartbeat);
-        this.post(node, { type: 'storage-write', ok: this.storageUp.get(node) === true, seq: a.heartbeat.seq, startedAt: this.now });
+        const ev: EventBody = { type: 'storage-write', ok: this.storageUp.get(node) === true, seq: a.heartbeat.seq, startedAt: this.now };
+        const slow = this.slowWrites.get(node);
+        if (slow === undefined) this.post(node, ev);
+        else this.writesInFlight.push({ node, dueAt: this.now + slow, ev });
         return;
+      }
       case 'ReadHeartbeats': {
         const up = this.storageUp.get(node) === true;
         this.post(node, { type: 'storage-read', ok: up, startedAt: this.now, heartbeats: up ? [...this.files.values()] : [] });
