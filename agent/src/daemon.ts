@@ -291,18 +291,17 @@ export class Daemon {
   /** `queuedAt`: when the StartVm came (the time until here is the wait for a start slot). */
   private async startVm(vm: string, epoch: number, queuedAt: number) {
     if (!this.vms || !this.metadata) throw new Error(`vm ${vm}: this node has no VM driver or shared storage`);
-    const t = [now()];
+    const slotAt = now();
     await this.metadata.assertOwned(vm, this.localNodeId, epoch);
-    t.push(now());
+    const ownedAt = now();
     const def = await this.metadata.definition(vm);
     if (!def) throw new Error(`vm ${vm}: no valid definition on the shared storage`);
     await this.vms.define(def);
-    t.push(now());
+    const definedAt = now();
     await this.vms.start(vm);
-    t.push(now());
-    const ms = (a: number, b: number) => Math.round(b - a);
+    const ms = (from: number, to: number) => Math.round(to - from);
     this.log.info(
-      { vm, slotWaitMs: ms(queuedAt, t[0]!), ownerCheckMs: ms(t[0]!, t[1]!), defineMs: ms(t[1]!, t[2]!), bootMs: ms(t[2]!, t[3]!) },
+      { vm, slotWaitMs: ms(queuedAt, slotAt), ownerCheckMs: ms(slotAt, ownedAt), defineMs: ms(ownedAt, definedAt), bootMs: ms(definedAt, now()) },
       `${vm} started (epoch ${epoch})`,
     );
   }
