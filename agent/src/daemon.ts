@@ -291,17 +291,18 @@ export class Daemon {
   /** `queuedAt`: when the StartVm came (the time until here is the wait for a start slot). */
   private async startVm(vm: string, epoch: number, queuedAt: number) {
     if (!this.vms || !this.metadata) throw new Error(`vm ${vm}: this node has no VM driver or shared storage`);
-    const slotAt = now();
+    const t = [now()];
     await this.metadata.assertOwned(vm, this.localNodeId, epoch);
-    const ownedAt = now();
+    t.push(now());
     const def = await this.metadata.definition(vm);
     if (!def) throw new Error(`vm ${vm}: no valid definition on the shared storage`);
     await this.vms.define(def);
-    const definedAt = now();
+    t.push(now());
     await this.vms.start(vm);
-    const ms = (from: number, to: number) => Math.round(to - from);
+    t.push(now());
+    const ms = (a: number, b: number) => Math.round(b - a);
     this.log.info(
-      { vm, slotWaitMs: ms(queuedAt, slotAt), ownerCheckMs: ms(slotAt, ownedAt), defineMs: ms(ownedAt, definedAt), bootMs: ms(definedAt, now()) },
+      { vm, slotWaitMs: ms(queuedAt, t[0]!), ownerCheckMs: ms(t[0]!, t[1]!), defineMs: ms(t[1]!, t[2]!), bootMs: ms(t[2]!, t[3]!) },
       `${vm} started (epoch ${epoch})`,
     );
   }
