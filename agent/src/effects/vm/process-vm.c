@@ -97,25 +97,19 @@ static posix_spawnattr_t *child_attr(void) {
   return &attr;
 }
 
-/** Starts argv with stdin and stdout on /dev/null and stderr on stderr_fd (-1: ours); returns posix_spawn's error. */
-static int spawn_child(char *const argv[], int stderr_fd, pid_t *pid) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stderr_fd, 2);
-  int rc = posix_spawnp(pid, argv[0], &fa, child_attr(), argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc;
-}
-
 /** Runs argv, waits, and returns its exit code (127 if it could not run); stderr goes to err. */
 static int run(char *const argv[], char *err, size_t errcap) {
   int p[2];
   err[0] = 0;
   if (pipe2(p, O_CLOEXEC) != 0) return snprintf(err, errcap, "pipe: %s", strerror(errno)), 127;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
   pid_t pid;
-  int rc = spawn_child(argv, p[1], &pid);
+  int rc = posix_spawnp(&pid, argv[0], &fa, child_attr(), argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
   close(p[1]);
   if (rc != 0) {
     close(p[0]);
@@ -158,7 +152,12 @@ static void remove_address(void) {
 static pid_t arp_pid = -1;
 static void gratuitous_arp(void) {
   char *argv[] = {"arping", "-q", "-U", "-c", "1", "-I", (char *)dev, (char *)ip, NULL};
-  int rc = spawn_child(argv, -1, &arp_pid);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  int rc = posix_spawnp(&arp_pid, argv[0], &fa, child_attr(), argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) logf_("arping -U %s on %s: %s", ip, dev, strerror(rc)), arp_pid = -1;
 }
 static void reap_arp(void) {
