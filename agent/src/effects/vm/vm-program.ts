@@ -9,9 +9,8 @@ import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { access, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { writeFileAtomic } from "@ha/shared";
 
 export const PROCESS_VM_SCRIPT = fileURLToPath(new URL("./process-vm.ts", import.meta.url));
 export const PROCESS_VM_SOURCE = fileURLToPath(new URL("./process-vm.c", import.meta.url));
@@ -66,6 +65,7 @@ export async function bundleVmProgram(outDir: string): Promise<string> {
   if (!text) throw new Error("esbuild produced no output for process-vm.ts");
   await mkdir(outDir, { recursive: true });
   const out = join(outDir, "process-vm.mjs");
-  await writeFileAtomic(out, `// generated from ${PROCESS_VM_SCRIPT}\n${text}`);
+  await writeFile(`${out}.${process.pid}.tmp`, `// generated from ${PROCESS_VM_SCRIPT}\n${text}`);
+  await rename(`${out}.${process.pid}.tmp`, out);
   return out;
 }
