@@ -19,7 +19,7 @@
 // Node.js start-up (~0.12 s of CPU) per VM, which on a 2-core lab dominates the start phase.
 // A round whose set-up fails (e.g. the VMs did not all come up on the master) is reported and
 // skipped; the bench goes on with the next round.
-import { readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, Probe, HTTP_WATCH, VmChecker, masterOf, masterOfHealthyCluster, sleep, waitUntil } from "../src/index.ts";
 import { argText as arg } from "./args.ts";
@@ -97,7 +97,14 @@ function logLines(lab: Lab, id: number, fromChar: number): Array<{ time: number;
 }
 /** Copies every node's logs to <keepLogs>/<label>/nK (for reading a slow or failed round afterwards). */
 function saveLogs(lab: Lab, label: string) {
-  if (keepLogs) lab.copyLogs(join(keepLogs, label));
+  if (!keepLogs) return;
+  for (const n of lab.topo.nodes) {
+    try {
+      cpSync(join(lab.nodeDir(n.id), "log"), join(keepLogs, label, `n${n.id}`), { recursive: true });
+    } catch {
+      /* a node without logs yet */
+    }
+  }
 }
 
 const logSize = (lab: Lab, id: number) => readFileSync(join(lab.nodeDir(id), "log", "corolistener.log"), "utf8").length;

@@ -445,20 +445,18 @@ export class Lab {
     );
   }
 
-  /** Copies every node's log directory to <dir>/nK (for reading a failed test or a slow round afterwards). */
-  copyLogs(dir: string) {
-    for (const n of this.topo.nodes) {
-      try {
-        cpSync(join(this.nodeDir(n.id), "log"), join(dir, `n${n.id}`), { recursive: true });
-      } catch {
-        /* a node that never wrote logs */
-      }
-    }
-  }
-
   /** Tears the lab down; with LAB_KEEP_LOGS=DIR set, every node's logs are copied to DIR/<lab>/nK first. */
   async down() {
-    if (process.env.LAB_KEEP_LOGS) this.copyLogs(join(process.env.LAB_KEEP_LOGS, this.name));
+    const keep = process.env.LAB_KEEP_LOGS;
+    if (keep) {
+      for (const n of this.topo.nodes) {
+        try {
+          cpSync(join(this.nodeDir(n.id), "log"), join(keep, this.name, `n${n.id}`), { recursive: true });
+        } catch {
+          /* a node that never wrote logs */
+        }
+      }
+    }
     destroyLab(this.name);
   }
 }

@@ -4,7 +4,7 @@
 // `corolistener node remove` takes a node out and the cluster stays quorate.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCorosyncConf, readClusterConfig } from "@ha/shared";
 import { Lab, REPO_ROOT } from "../../src/index.ts";
@@ -186,7 +186,7 @@ describe("installing and removing nodes (lab inst)", { timeout: 300_000 }, () =>
     const r = await lab.exec(stay.find((n) => n !== 1) ?? 1, ["./corolistener", "node", "remove", String(victim), "--drain", "-c", NODE_AGENT_CONFIG], { timeoutMs: 150_000 });
     if (r.code !== 0) {
       // Keep the nodes' logs for diagnosis: the lab (and its logs) is removed when the test ends.
-      lab.copyLogs(join(REPO_ROOT, "artifacts", "install-drain-failure"));
+      for (const n of [1, 2, 3, NEW]) cpSync(join(lab.nodeDir(n), "log"), join(REPO_ROOT, "artifacts", "install-drain-failure", `n${n}`), { recursive: true });
     }
     assert.equal(r.code, 0, `node remove --drain failed: ${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, new RegExp(`n${victim}: maintenance on, waiting for its VMs to run elsewhere`));
