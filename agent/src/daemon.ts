@@ -220,6 +220,7 @@ export class Daemon {
       if (r) await this.metadata.writeCapacity({ nodeid: this.localNodeId, ramMb: r.ramMb, vcpus: r.vcpus }).catch(() => undefined);
     }
     while (this.tick) {
+      await this.reportLocalVms();
       await this.refreshCapacities().catch(() => undefined);
       try {
         const inv = this.metadata ? await this.metadata.read() : { vms: [], owners: [], invalid: [] };
@@ -232,7 +233,6 @@ export class Daemon {
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, "cannot read VM inventory from the shared storage");
       }
-      await this.reportLocalVms();
       for (const request of await this.inbox.take()) this.onAdminRequest(request);
       await this.syncNodesWithDb();
       await this.syncVmsWithDb();
