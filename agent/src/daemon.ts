@@ -125,12 +125,11 @@ export class Daemon {
   }
 
   private createCore(localNodeId: number) {
-    const settings = this.haSettings();
-    const resolved = resolveSettings(settings);
     // With corosync's timing known, the whole ha section can be checked (the lease follows the
     // token). Settings that do not hold together would void the failover proofs: refuse to run.
-    const known = this.client.totemTiming().tokenMs !== undefined || this.config.ha.leaseMs !== undefined; // else: checked when the config was read
-    const problems = known ? settingsProblems(resolved) : [];
+    const timing = this.client.totemTiming();
+    const known = timing.tokenMs !== undefined || this.config.ha.leaseMs !== undefined; // else: checked when the config was read
+    const problems = known ? settingsProblems(resolveSettings(coreSettings(this.config.ha, timing).settings)) : [];
     if (problems.length) {
       this.log.fatal({ problems }, "HA settings do not hold together with corosync's timing: fix the ha section of the agent config; not starting");
       process.stderr.write(`corolistener: ha settings do not hold together: ${problems.join("; ")}\n`);
@@ -170,10 +169,10 @@ export class Daemon {
       });
     }
     this.fileSync = createFileSyncSchedule(c, localNodeId, () => nodesFrom(this.client.snapshot()), this.log);
-    this.core = createNodeCore(localNodeId, settings, { incarnation: Date.now(), leftoversReleased: this.ip !== null });
+    this.core = createNodeCore(localNodeId, this.haSettings(), { incarnation: Date.now(), leftoversReleased: this.ip !== null });
     if (c.testIp) {
       const onError = (message: string) => this.log.warn({ testIp: c.testIp }, message);
-      this.testIp = new TestIpProbe(c.testIp, { intervalMs: resolved.testIpProbeMs, onError }).start();
+      this.testIp = new TestIpProbe(c.testIp, { intervalMs: resolveSettings(this.haSettings()).testIpProbeMs, onError }).start();
     }
     this.watchdog = createWatchdog(TSX_LOADER, c.clusterIp ? { cidr: `${c.clusterIp}/${c.clusterIpPrefix}`, device: c.clusterIpDevice } : undefined);
     this.log.info({ localNodeId }, "HA core started");
