@@ -402,6 +402,10 @@ export interface NodeViewEntry {
   ramMb?: number;
   reserve?: boolean;
   maintenance?: boolean;
+  /** May this node's database make it master (absent = not judged, e.g. no database section)? */
+  dbEligible?: boolean;
+  /** Why not, for people, e.g. "database diverged: being re-cloned from n2" or "database unreachable". */
+  dbReason?: string;
 }
 
 /** What `corolistener -l` prints. */
