@@ -164,7 +164,7 @@ class Core implements NodeCore, LocalFacts {
       const isMaster = n.nodeid === master;
       const role = isMaster ? `master (term ${rep.term})` : notMasterReason({ nodeid: n.nodeid, prio: n.prio, eligible: rep.isGoodMember(n.nodeid) }, masterCfg);
       const reserve = n.reserve === true || this.ctx.s.reserveNodes.includes(n.nodeid);
-      return { nodeid: n.nodeid, addr: n.addr, prio: n.prio, status: st.status, isMaster, reason: `${st.reason}; ${role}`, ramMb: n.ramMb, reserve, maintenance: n.maintenance === true };
+      return { nodeid: n.nodeid, addr: n.addr, prio: n.prio, status: st.status, isMaster, reason: `${st.reason}; ${role}`, ramMb: n.ramMb, reserve, maintenance: n.maintenance === true, replication: n.replication !== false };
     });
     const vmIds = new Set<VmId>([...rep.specs.keys(), ...rep.owners.keys(), ...this.vms.ids()]);
     return {

@@ -406,6 +406,8 @@ export interface NodeViewEntry {
   dbEligible?: boolean;
   /** Why not, for people, e.g. "database diverged: being re-cloned from n2" or "database unreachable". */
   dbReason?: string;
+  /** Holds a copy of the database (replication on; unset in the config counts as on, like the DB peers). The panel counts these for its majority barrier. */
+  replication?: boolean;
 }
 
 /** What `corolistener -l` prints. */
