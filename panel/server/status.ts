@@ -20,13 +20,44 @@ export const NodeView = z.looseObject({
   panelRunning: z.boolean().optional(),
   lease: z.looseObject({ fresh: z.boolean(), ageMs: z.number().nullable(), ipSafeInMs: z.number() }).optional(),
   nodes: z.array(
-    z.looseObject({ nodeid: z.number().int(), addr: z.string().optional(), prio: z.number(), status: NodeStatus, isMaster: z.boolean(), reason: z.string() }),
+    z.looseObject({
+      nodeid: z.number().int(),
+      addr: z.string().optional(),
+      prio: z.number(),
+      status: NodeStatus,
+      isMaster: z.boolean(),
+      reason: z.string(),
+      /** May its database make it master (absent: not judged); why not. */
+      dbEligible: z.boolean().optional(),
+      dbReason: z.string().optional(),
+    }),
   ),
   vms: z.array(z.looseObject({ vm: z.string(), owner: z.number().int().nullable(), epoch: z.number(), local: z.string().nullable(), note: z.string() })).default([]),
   reasons: z.array(z.string()).default([]),
 });
 export type NodeView = z.output<typeof NodeView>;
-export const StatusDoc = z.looseObject({ pid: z.number().int(), writtenAt: z.number(), view: NodeView });
+
+/** Mirrors the agent's DbHealthDoc (agent/src/effects/db/health.ts): the master's last reading of every node's database. */
+export const DbHealth = z.looseObject({
+  checkedAt: z.number(),
+  nodes: z.array(
+    z.looseObject({
+      nodeid: z.number().int(),
+      reachable: z.boolean(),
+      role: z.string(),
+      replication: z.string(),
+      source: z.string().optional(),
+      error: z.string().optional(),
+      lagSeconds: z.number().nullable().optional(),
+      gtid: z.string().optional(),
+    }),
+  ),
+});
+export type DbHealth = z.output<typeof DbHealth>;
+export type DbNodeHealth = DbHealth["nodes"][number];
+
+/** A `db` section the panel does not understand is dropped (the cluster view still counts). */
+export const StatusDoc = z.looseObject({ pid: z.number().int(), writtenAt: z.number(), view: NodeView, db: DbHealth.optional().catch(undefined) });
 
 /** What the panel knows about the cluster right now. `view` is null when the state is unknown. */
 export type LiveStatus = {
@@ -35,6 +66,8 @@ export type LiveStatus = {
   problem: string | null;
   writtenAt: number | null;
   view: NodeView | null;
+  /** The databases' health as the agent last read it (absent: the agent has no database section). */
+  db?: DbHealth;
 };
 
 export class StatusSource extends EventEmitter<{ change: [LiveStatus] }> {
@@ -99,15 +132,15 @@ export class StatusSource extends EventEmitter<{ change: [LiveStatus] }> {
     if (!r.success) return { state: "invalid", problem: `${this.path}: unexpected content (${r.error.issues[0]?.path.join(".")}: ${r.error.issues[0]?.message})`, writtenAt: null, view: null };
     const age = Date.now() - r.data.writtenAt;
     if (age > this.maxAgeMs) {
-      return { state: "stale", problem: `the agent's status is ${Math.round(age / 1000)} s old: is corolistener running?`, writtenAt: r.data.writtenAt, view: r.data.view };
+      return { state: "stale", problem: `the agent's status is ${Math.round(age / 1000)} s old: is corolistener running?`, writtenAt: r.data.writtenAt, view: r.data.view, ...(r.data.db ? { db: r.data.db } : {}) };
     }
-    return { state: "live", problem: null, writtenAt: r.data.writtenAt, view: r.data.view };
+    return { state: "live", problem: null, writtenAt: r.data.writtenAt, view: r.data.view, ...(r.data.db ? { db: r.data.db } : {}) };
   }
 
   private set(s: LiveStatus) {
     // Clocks change on every write; only a change of substance goes out to browsers.
     const v = s.view;
-    const key = JSON.stringify([s.state, s.problem?.replace(/\d+ s old/, ""), v && { ...v, now: 0, lease: v.lease && { ...v.lease, ageMs: 0, ipSafeInMs: 0 } }]);
+    const key = JSON.stringify([s.state, s.problem?.replace(/\d+ s old/, ""), v && { ...v, now: 0, lease: v.lease && { ...v.lease, ageMs: 0, ipSafeInMs: 0 } }, s.db?.nodes]);
     this.current = s;
     if (key === this.key) return;
     this.key = key;

@@ -221,6 +221,63 @@ describe("panel UI end to end", { skip: skip ?? false, timeout: 180_000 }, () =>
     await p.setStatus(fakeView());
   });
 
+  test("database health: a healthy replica's card, a diverged one in red with what the cluster does, and the node page", async () => {
+    const diverged = "database diverged: being re-cloned from n1";
+    await p.db.update(nodes).set({ replication: true }).where(eq(nodes.nodeid, 3));
+    await p.setStatus(
+      fakeView({
+        nodes: [
+          { nodeid: 1, prio: 100, status: "leader", isMaster: true, reason: "highest prio (100) among quorate members", dbEligible: true },
+          { nodeid: 2, prio: 150, status: "member", isMaster: false, reason: "member", dbEligible: true },
+          { nodeid: 3, prio: 10, status: "member", isMaster: false, reason: "member", dbEligible: false, dbReason: diverged },
+        ],
+      }),
+      {
+        checkedAt: Date.now(),
+        nodes: [
+          { nodeid: 1, reachable: true, role: "primary", replication: "none", gtid: "0-1-42" },
+          { nodeid: 2, reachable: true, role: "replica", replication: "running", source: "10.0.0.1", lagSeconds: 0, gtid: "0-1-42" },
+          { nodeid: 3, reachable: true, role: "replica", replication: "error", source: "10.0.0.1", error: "IO error 1236: the primary has no record of transactions 0-3-17", gtid: "0-1-40,0-3-17" },
+        ],
+      },
+    );
+    await page.getByRole("link", { name: "Cluster" }).click();
+    await page.getByTestId("node-3").waitFor();
+    const healthy = page.getByTestId("node-2-db");
+    await healthy.getByText("Replica of n1 · running · lag 0 s").waitFor({ timeout: 2000 });
+    assert.equal(await page.getByTestId("node-2").locator(".db-problems").count(), 0, "nothing wrong on the healthy replica");
+    assert.equal(await page.getByTestId("node-1-db").innerText(), "Primary");
+    const card = page.getByTestId("node-3");
+    assert.equal(await page.getByTestId("node-3-db").innerText(), "Replica of n1 · broken");
+    const problems = card.locator(".db-problems");
+    await problems.getByText("Diverged: being re-cloned from n1; not eligible as master").waitFor();
+    await problems.getByText("IO error 1236: the primary has no record of transactions 0-3-17").waitFor();
+    const red = await problems.evaluate((el) => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]);
+    assert.deepEqual(red, ["rgb(138, 28, 18)", "rgb(253, 229, 226)"], "the diverged database is shown in red");
+    assert.doesNotMatch(await card.innerText(), /[{}"]/, "words, not JSON");
+    await page.getByRole("list", { name: "Nodes" }).screenshot({ path: join(SHOTS, "db-health.png") });
+    await shot("overview-db");
+    // The node page: every detail, whether it may be master, and what a saved change means.
+    await card.getByRole("link").click();
+    await page.getByRole("heading", { name: /Node n3/ }).waitFor();
+    const section = page.getByTestId("node-db");
+    assert.equal(await section.getByTestId("node-db-eligible").innerText(), "no — diverged: being re-cloned from n1");
+    await section.getByText("n1 (10.0.0.1)").waitFor();
+    await section.getByText("0-1-40,0-3-17").waitFor();
+    const help = await page.getByTestId("ack-help").innerText();
+    assert.match(help, /saved \(2xx\) only once a majority of the database nodes has it; if not, the panel answers 503/);
+    assert.match(help, /rebuilt from the primary automatically; what it discarded is kept in a file on that node and named in an incident/);
+    await shot("node-db");
+    await page.goto(p.url + "/#/nodes/2");
+    await page.getByTestId("node-db").getByText("Lag").waitFor();
+    assert.match(await page.getByTestId("node-db").innerText(), /Role\s+Replica\s+Replication\s+running\s+Replicates from\s+n1 \(10\.0\.0\.1\)\s+Lag\s+0 s/);
+    assert.equal(await page.getByTestId("node-db-eligible").innerText(), "yes");
+    await p.setStatus(fakeView());
+    await p.db.update(nodes).set({ replication: false }).where(eq(nodes.nodeid, 3));
+    await page.getByRole("link", { name: "Cluster", exact: true }).click();
+    await page.getByTestId("node-3").waitFor();
+  });
+
   test("phone width: overview and VMs fit without horizontal page scrolling", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole("link", { name: "Cluster" }).click();

@@ -27,7 +27,7 @@ export async function dbAvailable(): Promise<string | null> {
   }
 }
 
-export type FakeNode = { nodeid: number; prio: number; status: string; isMaster: boolean; reason: string };
+export type FakeNode = { nodeid: number; prio: number; status: string; isMaster: boolean; reason: string; dbEligible?: boolean; dbReason?: string };
 
 /** A NodeView as the agent on n1 (the master) would write it. */
 export function fakeView(over: { quorate?: boolean; nodes?: FakeNode[]; master?: number | null } = {}) {
@@ -75,10 +75,12 @@ export async function startPanel(opts: { limiter?: LoginLimiter; webDist?: strin
   let status: StatusSource | null = null;
   let keepAlive: NodeJS.Timeout | null = null;
   let view: unknown = fakeView();
+  /** The status file's `db` section (the agent's database health), when a test set one. */
+  let dbHealth: unknown = undefined;
 
   const writeStatus = (v: unknown = view) => {
     view = v;
-    writeFileSync(`${statusFile}.tmp`, JSON.stringify({ pid: process.pid, writtenAt: Date.now(), view }));
+    writeFileSync(`${statusFile}.tmp`, JSON.stringify({ pid: process.pid, writtenAt: Date.now(), view, ...(dbHealth === undefined ? {} : { db: dbHealth }) }));
     renameSync(`${statusFile}.tmp`, statusFile);
   };
   const stop = async () => {
@@ -152,7 +154,9 @@ export async function startPanel(opts: { limiter?: LoginLimiter; webDist?: strin
     const addUser = async (username: string, password: string, role: "admin" | "viewer") => {
       await db.insert(users).values({ username, role, passwordHash: await hashPassword(password) });
     };
-    const setStatus = async (v: unknown) => {
+    /** Writes the agent's view and (until the next call) its database health section, then waits for the panel to read it. */
+    const setStatus = async (v: unknown, db?: unknown) => {
+      dbHealth = db;
       writeStatus(v);
       await status!.poll();
     };

@@ -7,13 +7,23 @@ import type { DbHealthDoc } from "../effects/db/health.ts";
 
 /**
  * The node list as the running daemon sees it: HA statuses, the elected master and, when the daemon
- * watches the databases, each node's DB state (rows without a reading get none: JSON unchanged).
+ * watches the databases, each node's DB state and whether that lets it be master (rows without a
+ * reading or a verdict get none: JSON unchanged).
  */
 export function nodeListFromView(v: NodeView, db?: DbHealthDoc): NodeListRow[] {
   const dbOf = new Map((db?.nodes ?? []).map((h) => [h.nodeid, h]));
   return v.nodes.map((n) => {
     const h = dbOf.get(n.nodeid);
-    return { id: n.nodeid, ip: n.addr ?? "", status: n.status.replace(/_/g, " "), master: n.isMaster, prio: n.prio, ...(h ? { db: h } : {}) };
+    return {
+      id: n.nodeid,
+      ip: n.addr ?? "",
+      status: n.status.replace(/_/g, " "),
+      master: n.isMaster,
+      prio: n.prio,
+      ...(h ? { db: h } : {}),
+      ...(typeof n.dbEligible === "boolean" ? { dbEligible: n.dbEligible } : {}),
+      ...(n.dbReason ? { dbReason: n.dbReason } : {}),
+    };
   });
 }
 

@@ -69,6 +69,24 @@ export type NodeRow = {
   isMaster: boolean;
   inQuorum: boolean;
   reason: string;
+  /** The database as the master's agent last read it; null: no reading of this node. */
+  db: DbHealth | null;
+  /** May its database make it master (null: not judged); why not. */
+  dbEligible: boolean | null;
+  dbReason: string | null;
+};
+/** One node's database (agent/src/effects/db/health.ts DbNodeHealth, plus the source's node name). */
+export type DbHealth = {
+  reachable: boolean;
+  role: "primary" | "replica" | "off" | "read-only" | "unknown";
+  replication: "running" | "connecting" | "stopped" | "error" | "disk-full" | "none";
+  /** The address it replicates from, and the node that has it. */
+  source?: string;
+  sourceName: string | null;
+  error?: string;
+  lagSeconds?: number | null;
+  gtid?: string;
+  checkedAt: string | null;
 };
 /** GET /api/admission: can the cluster lose any one node and still place every HA VM? */
 export type AdmissionReport = {

@@ -2,6 +2,8 @@ import { useEffect, useState, type FormEvent } from "react";
 import { patch, type Incident, type NodeRow, type Vm } from "../api.ts";
 import { ErrorBox, fmtTime, StatusBadge, useAction } from "../components.tsx";
 import { useData } from "../hooks.ts";
+import { describeDb, fmtLag } from "../db-health.ts";
+import { ACK_HELP, DbProblems } from "../db-view.tsx";
 
 type Detail = { node: NodeRow; vms: Vm[]; history: Incident[] };
 
@@ -69,6 +71,7 @@ export function NodePage({ nodeid, admin }: { nodeid: number; admin: boolean }) 
           <dd>{n.isMaster ? "yes" : "no"}</dd>
         </dl>
       </section>
+      <DbSection n={n} />
       <section className="panel" aria-labelledby="vms-h">
         <h2 id="vms-h">VMs on {n.name}</h2>
         {data.vms.length === 0 ? (
@@ -115,5 +118,75 @@ export function NodePage({ nodeid, admin }: { nodeid: number; admin: boolean }) 
         )}
       </section>
     </>
+  );
+}
+
+/** The node's database: role, replication, lag, errors, whether it may be master, and what a saved change means. */
+function DbSection({ n }: { n: NodeRow }) {
+  const h = n.db;
+  const d = describeDb(n);
+  const from = h?.source ? (h.sourceName ? `${h.sourceName} (${h.source})` : h.source) : null;
+  return (
+    <section className="panel" aria-labelledby="db-h" data-testid="node-db">
+      <h2 id="db-h">Database</h2>
+      {h || n.dbEligible !== null ? (
+        <>
+          <DbProblems summary={d} id="node-db-problems" />
+          <dl className="facts">
+            <dt>Role</dt>
+            <dd className={h && !h.reachable ? "db-bad" : undefined}>{h && !h.reachable ? "unreachable" : d.role}</dd>
+            {h?.reachable && (
+              <>
+                <dt>Replication</dt>
+                <dd className={`db-${d.tone}`}>{d.replication}</dd>
+              </>
+            )}
+            {from && (
+              <>
+                <dt>Replicates from</dt>
+                <dd>{from}</dd>
+              </>
+            )}
+            {h?.replication === "running" && (
+              <>
+                <dt>Lag</dt>
+                <dd>{typeof h.lagSeconds === "number" ? fmtLag(h.lagSeconds) : "unknown"}</dd>
+              </>
+            )}
+            {h?.error && (
+              <>
+                <dt>Last error</dt>
+                <dd className="error">{h.error}</dd>
+              </>
+            )}
+            {h?.gtid !== undefined && (
+              <>
+                <dt>Transactions (GTID)</dt>
+                <dd>{h.gtid || "none"}</dd>
+              </>
+            )}
+            {d.eligible !== null && (
+              <>
+                <dt>Eligible as master</dt>
+                <dd className={n.dbEligible ? undefined : "error"} data-testid="node-db-eligible">
+                  {d.eligible}
+                </dd>
+              </>
+            )}
+            {h?.checkedAt && (
+              <>
+                <dt>Checked</dt>
+                <dd>{fmtTime(h.checkedAt)}</dd>
+              </>
+            )}
+          </dl>
+        </>
+      ) : (
+        <p>No reading of this node's database: the master's agent reports it when it runs with a database section.</p>
+      )}
+      <p className="hint small" data-testid="ack-help">
+        {ACK_HELP}
+      </p>
+    </section>
   );
 }

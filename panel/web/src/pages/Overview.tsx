@@ -1,5 +1,7 @@
 import type { AdmissionReport, NodeRow } from "../api.ts";
 import { ErrorBox, StatusBadge } from "../components.tsx";
+import { DbProblems } from "../db-view.tsx";
+import { describeDb } from "../db-health.ts";
 import { useData } from "../hooks.ts";
 import { useLive } from "../live.tsx";
 
@@ -37,35 +39,47 @@ export function Overview() {
       <ErrorBox error={error} />
       <h2>Nodes</h2>
       <ul className="cards" aria-label="Nodes">
-        {data?.nodes.map((n) => (
-          <li key={n.nodeid} className={`card st-${n.status}`} data-testid={`node-${n.nodeid}`}>
-            <a href={`#/nodes/${n.nodeid}`} className="card-link">
-              <span className="card-title">
-                {n.name}
-                {n.isMaster && <span className="crown"> · master</span>}
-              </span>
-              <StatusBadge status={n.status} />
-              <dl>
-                <dt>Prio</dt>
-                <dd>
-                  {n.prio}
-                  {n.livePrio !== null && n.livePrio !== n.prio ? <span className="pending"> (running {n.livePrio}, pending)</span> : null}
-                </dd>
-                <dt>Replication</dt>
-                <dd>{n.replication === null ? "—" : n.replication ? "on" : "off"}</dd>
-                <dt>Address</dt>
-                <dd>{n.address ?? "—"}</dd>
-                {n.maintenance && (
-                  <>
-                    <dt>Maintenance</dt>
-                    <dd>on</dd>
-                  </>
-                )}
-              </dl>
-              <span className="reason">{n.reason}</span>
-            </a>
-          </li>
-        ))}
+        {data?.nodes.map((n) => {
+          const db = n.db || n.dbEligible !== null ? describeDb(n) : null;
+          return (
+            <li key={n.nodeid} className={`card st-${n.status}${db?.tone === "bad" ? " card-db-bad" : ""}`} data-testid={`node-${n.nodeid}`}>
+              <a href={`#/nodes/${n.nodeid}`} className="card-link">
+                <span className="card-title">
+                  {n.name}
+                  {n.isMaster && <span className="crown"> · master</span>}
+                </span>
+                <StatusBadge status={n.status} />
+                <dl>
+                  <dt>Prio</dt>
+                  <dd>
+                    {n.prio}
+                    {n.livePrio !== null && n.livePrio !== n.prio ? <span className="pending"> (running {n.livePrio}, pending)</span> : null}
+                  </dd>
+                  <dt>Replication</dt>
+                  <dd>{n.replication === null ? "—" : n.replication ? "on" : "off"}</dd>
+                  <dt>Address</dt>
+                  <dd>{n.address ?? "—"}</dd>
+                  {n.maintenance && (
+                    <>
+                      <dt>Maintenance</dt>
+                      <dd>on</dd>
+                    </>
+                  )}
+                  {db && (
+                    <>
+                      <dt>Database</dt>
+                      <dd className={`db-${db.tone}`} data-testid={`node-${n.nodeid}-db`}>
+                        {db.line}
+                      </dd>
+                    </>
+                  )}
+                </dl>
+                {db && <DbProblems summary={db} />}
+                <span className="reason">{n.reason}</span>
+              </a>
+            </li>
+          );
+        })}
       </ul>
       {e && e.reasons.length > 0 && (
         <>
