@@ -62,8 +62,9 @@ export class ClusterIpRole {
 
   constructor(private readonly ctx: CoreContext) {}
 
-  get mayHoldSomething(): boolean {
-    return this.ipMaybeHeld || this.panelMaybeHeld;
+  /** What the watchdog covers: the IP only (lease.ts watchdogDeadline); `released` waits for all. */
+  get mayHoldIp(): boolean {
+    return this.ipMaybeHeld;
   }
 
   /**

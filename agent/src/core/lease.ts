@@ -92,8 +92,12 @@ export function ipSafeAt(evidence: ReadonlyMap<number, number>, self: number): n
 export interface WatchdogInput {
   now: number;
   startedAt: number;
-  /** The IP or panel may be held (assigned and not yet confirmed released). */
-  mayHoldIpOrPanel: boolean;
+  /**
+   * The cluster IP may be held (assigned and not yet confirmed released). Only the IP: the panel
+   * listens on it alone, so once the IP is gone no client reaches an old panel, however slowly it
+   * stops (and the DB demote is not watchdog-bound either, see README).
+   */
+  mayHoldIp: boolean;
   lastRenewalSentAt: number | null;
   /** VMs may be active here (or we do not know yet). */
   mayHaveVms: boolean;
@@ -108,10 +112,12 @@ export interface WatchdogInput {
  * Time by which this node must be reset unless the agent runs again. Each term matches a promise
  * other nodes rely on:
  *  - agent liveness: a hung agent is reset after fenceTimeoutMs;
- *  - IP lease: a holder is gone by lastRenewal + leaseMs + releaseBudgetMs, with the terms that
- *    renewal announced or less (ownTerms; new masters wait at least those terms plus
- *    leaseMarginMs after the renewal they saw); a freshly started agent, which may
- *    inherit an address from its crashed predecessor, must have released it within leaseMarginMs;
+ *  - IP lease: a holder has released the cluster IP by lastRenewal + leaseMs + releaseBudgetMs,
+ *    with the terms that renewal announced or less (ownTerms; new masters wait at least those
+ *    terms plus leaseMarginMs after the renewal they saw); a freshly started agent, which may
+ *    inherit an address from its crashed predecessor, must have released it within leaseMarginMs.
+ *    The panel is not part of this promise: it is reachable only on the IP, and a panel slow to
+ *    exit (up to 2 s) must not reset a healthy node whose address is already gone;
  *  - storage: with VMs, gone by lastGoodWriteStart + storage + fence - writeMax (readers relocate
  *    after seeing the heartbeat unchanged for storage + fence);
  *  - self-fence: with VMs while fenced, gone by fencedSince + fenceTimeoutMs.
@@ -120,11 +126,11 @@ export function watchdogDeadline(i: WatchdogInput): { deadline: number; reason: 
   const s = i.settings;
   let deadline = i.now + s.fenceTimeoutMs;
   let reason = 'agent liveness';
-  if (i.mayHoldIpOrPanel) {
+  if (i.mayHoldIp) {
     // Without a renewal of our own (fresh start) we may be a restarted agent of a master whose
     // old watchdog deadline is just about to pass: only the margin is left for the startup release.
     const t = i.lastRenewalSentAt === null ? i.startedAt + s.leaseMarginMs : i.lastRenewalSentAt + s.leaseMs + s.releaseBudgetMs;
-    if (t < deadline) [deadline, reason] = [t, 'cluster IP / panel not released within releaseBudgetMs after the lease expired'];
+    if (t < deadline) [deadline, reason] = [t, 'cluster IP not released within releaseBudgetMs after the lease expired'];
   }
   if (i.mayHaveVms) {
     const t =

@@ -510,7 +510,7 @@ class Core implements NodeCore, LocalFacts {
     return watchdogDeadline({
       now: ctx.now,
       startedAt: ctx.startedAt,
-      mayHoldIpOrPanel: this.ip.mayHoldSomething,
+      mayHoldIp: this.ip.mayHoldIp,
       lastRenewalSentAt: this.ip.lastRenewalSentAt,
       mayHaveVms: this.vms.hasActive() || !this.vms.known,
       lastGoodWriteStart: this.checks.lastGoodWriteStart,

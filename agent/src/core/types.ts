@@ -86,10 +86,10 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   // daemon replaces it with the value for the running corosync's timing (lease.ts).
   leaseMs: 2750,
   leaseRenewMs: 250,
-  // Not shortened with the longer lease: the release includes stopping the panel, whose process
-  // may take up to 2 s to exit (its own exit timer; SIGKILL after 2 s), and a budget shorter than
-  // the real release time turns every lease expiry into a watchdog reset of the node and its VMs.
-  // The lease is what grew; the time a holder needs to let go did not.
+  // Not shortened with the longer lease: a tick to notice the expiry plus removing the address
+  // (the watchdog waits for the IP only, not for the panel's up to 2 s exit), and a budget shorter
+  // than the real release time turns every lease expiry into a watchdog reset of the node and its
+  // VMs. The lease is what grew; the time a holder needs to let go did not.
   releaseBudgetMs: 1000,
   // The window the VM start handshake always had (it was leaseMs, 1000 by default).
   startWindowMs: 1000,

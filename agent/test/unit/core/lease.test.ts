@@ -45,11 +45,13 @@ describe('lease', () => {
 });
 
 describe('watchdogDeadline', () => {
-  const base: WatchdogInput = { now: 10_000, startedAt: 0, mayHoldIpOrPanel: false, lastRenewalSentAt: null, mayHaveVms: false, lastGoodWriteStart: 9_500, fencedSince: null, settings: s };
+  const base: WatchdogInput = { now: 10_000, startedAt: 0, mayHoldIp: false, lastRenewalSentAt: null, mayHaveVms: false, lastGoodWriteStart: 9_500, fencedSince: null, settings: s };
   const table: Array<[string, Partial<WatchdogInput>, number, RegExp]> = [
     ['idle node: agent liveness only', {}, 15_000, /agent liveness/],
-    ['IP holder: old renewal + lease + release budget', { mayHoldIpOrPanel: true, lastRenewalSentAt: 9_800 }, 11_800, /not released/],
-    ['IP maybe held at startup: start + margin only', { mayHoldIpOrPanel: true, startedAt: 10_000 }, 10_200, /not released/],
+    ['IP holder: old renewal + lease + release budget', { mayHoldIp: true, lastRenewalSentAt: 9_800 }, 11_800, /not released/],
+    ['IP maybe held at startup: start + margin only', { mayHoldIp: true, startedAt: 10_000 }, 10_200, /not released/],
+    // The panel (and the DB demote) are not watchdog-bound: only the address is (see watchdogDeadline).
+    ['IP released, panel maybe still stopping: agent liveness only', { mayHoldIp: false, lastRenewalSentAt: 9_800 }, 15_000, /agent liveness/],
     ['VMs: last good write + storage + fence - write max', { mayHaveVms: true, lastGoodWriteStart: 9_000 }, 15_000, /agent liveness/],
     ['VMs with an old write', { mayHaveVms: true, lastGoodWriteStart: 2_000 }, 11_000, /storage heartbeat failing/],
     ['VMs without any write yet', { mayHaveVms: true, lastGoodWriteStart: null, startedAt: 9_900 }, 10_900, /no storage heartbeat written/],
