@@ -272,8 +272,10 @@ export class ClusterIpRole {
       this.dbPrimary = false;
       out.act({ type: 'FollowDatabase', master: rep.master, reason: `n${rep.master} is master (term ${rep.term})` });
     }
-    if (this.owedReleased && amMaster) this.owedReleased = false; // master again: nothing to confirm
-    if (this.owedReleased && !this.ipMaybeHeld && !this.panelMaybeHeld && !this.dbMaybePrimary && rep.synced && rep.isMember(id)) {
+    // Holding again: nothing to confirm. (Not merely "master": a step-down on quorum loss happens
+    // while the old view, where we are master, is still the current one, and still owes it.)
+    if (this.owedReleased && this.wantIp) this.owedReleased = false;
+    if (this.owedReleased && !amMaster && !this.ipMaybeHeld && !this.panelMaybeHeld && !this.dbMaybePrimary && rep.synced && rep.isMember(id)) {
       this.owedReleased = false;
       out.send({ v: 1, kind: 'released', term: rep.term }, 'cluster IP and panel released, database read-only: the new master need not wait for our lease');
     }

@@ -19,6 +19,12 @@ export interface HarnessOptions {
   wire?: (from: NodeId, msg: Record<string, unknown>) => Record<string, unknown>;
 }
 
+/** An action the effect layer has not finished yet (see Harness.hold). */
+export interface Held {
+  node: NodeId;
+  action: CoreAction;
+}
+
 export interface Logged {
   at: number;
   node: NodeId;
@@ -39,6 +45,9 @@ export class Harness {
   readonly storageUp = new Map<NodeId, boolean>();
   readonly testIpUp = new Map<NodeId, boolean>();
   readonly paused = new Set<NodeId>();
+  /** Actions of these types are held back (not executed, not answered) until finish() (e.g. 'StopPanel'). */
+  readonly hold = new Map<NodeId, Set<CoreAction['type']>>();
+  readonly held: Held[] = [];
   /** Heartbeat writes of a node that take this long (the result comes in a later tick of run()). */
   readonly slowWrites = new Map<NodeId, number>();
   private readonly writesInFlight: Array<{ node: NodeId; dueAt: number; ev: EventBody }> = [];
@@ -233,7 +242,20 @@ export class Harness {
     return r;
   }
 
+  /** Execute and answer the held-back actions of `type` on `node` (in order). */
+  finish(node: NodeId, type: CoreAction['type']): void {
+    const mine = this.held.filter((x) => x.node === node && x.action.type === type);
+    for (const x of mine) this.held.splice(this.held.indexOf(x), 1);
+    this.hold.get(node)?.delete(type);
+    for (const x of mine) this.effect(node, x.action);
+    this.pump();
+  }
+
   private effect(node: NodeId, a: CoreAction): void {
+    if (this.hold.get(node)?.has(a.type)) {
+      this.held.push({ node, action: a });
+      return;
+    }
     const ok = (): void => this.post(node, { type: 'action-result', action: a, ok: true });
     switch (a.type) {
       case 'SendCpg': {

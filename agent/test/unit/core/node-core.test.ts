@@ -153,6 +153,24 @@ describe('node core: lease', () => {
     assert.ok(member.watchdogDeadline > limit);
   });
 
+  it('a panel slow to stop after a cut does not fire the watchdog once the IP is released; `released` still waits for it', () => {
+    const h = converged();
+    h.hold.set(1, new Set(['StopPanel']));
+    h.partition([[1], [2, 3]]);
+    h.run(1500); // n1's lease (1000 ms) expired: it released the IP, its panel is still stopping
+    assert.ok(!h.ip.has(1));
+    assert.equal(h.held.length, 1);
+    const r = h.deliver(1, { type: 'tick' })!;
+    assert.ok(r.watchdogDeadline >= h.now + 5000 - 100, `deadline ${r.watchdogDeadline - h.now} ms ahead: bound to the panel`);
+    assert.ok(!r.actions.some((a) => a.type === 'Fence'));
+    h.partition([[1, 2, 3]]);
+    h.run(300);
+    assert.equal(h.actionsOf(1).filter((a) => a.type === 'SendCpg' && a.msg.kind === 'released').length, 0, 'released sent before the panel stopped');
+    h.finish(1, 'StopPanel');
+    h.run(300);
+    assert.equal(h.actionsOf(1).filter((a) => a.type === 'SendCpg' && a.msg.kind === 'released').length, 1);
+  });
+
   it('a new master waits for the old master lease when the old master vanished', () => {
     const h = converged();
     const crashAt = h.now;
