@@ -294,7 +294,7 @@ export class ClusterIpRole {
       this.dbPrimary = this.dbMaybePrimary = true;
       this.dbFollowing = null;
       this.demoteRetryAt = Infinity;
-      this.emit({ type: 'PromoteDatabase', reason });
+      this.emit({ type: 'PromoteDatabase', term: ctx.rep.term, reason });
     }
   }
 }

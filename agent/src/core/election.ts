@@ -8,6 +8,13 @@ export interface Candidate {
   prio: number;
   /** false = may not become master (e.g. bad status). Default true. */
   eligible?: boolean;
+  /**
+   * false = its database cannot become primary: passed over (even as the established master)
+   * while another eligible candidate's database can. Default true.
+   */
+  dbEligible?: boolean;
+  /** Why not (for the reasons). */
+  dbReason?: string;
 }
 
 export interface ElectionResult {
@@ -27,9 +34,19 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
 
 const fmt = (c: Candidate): string => `n${c.nodeid}(${c.prio})`;
 
+/** "database <reason>" (the reason may already say "database"). */
+export function dbWhy(reason: string | undefined): string {
+  const r = (reason ?? '').trim();
+  if (r === '') return 'database cannot be primary';
+  return /^database\b/i.test(r) ? r : `database ${r}`;
+}
+
 /**
  * Master = highest prio among eligible members, ties to the lowest nodeid.
  * An existing master that is still eligible is kept unless failback is on (no needless failback).
+ * Database: candidates whose database cannot be primary are passed over while another one's can
+ * (a master without a writable database loses every write); if none can, all eligible members
+ * compete as usual (VM HA must not stop because every database is down), and the reason says so.
  */
 export function electMaster(
   members: readonly NodeId[],
@@ -38,15 +55,24 @@ export function electMaster(
   settings: { failback: boolean },
 ): ElectionResult {
   const byId = new Map(nodes.map((n) => [n.nodeid, n]));
-  const candidates = members
+  const eligible = members
     .map((m) => byId.get(m))
     .filter((c): c is Candidate => c !== undefined && c.eligible !== false)
     .sort(compareCandidates);
+  const withDb = eligible.filter((c) => c.dbEligible !== false);
+  const noDb = withDb.length === 0 && eligible.length > 0;
+  const candidates = noDb ? eligible : withDb;
   const best = candidates[0];
   if (best === undefined) {
     return { master: null, reason: `no master: no eligible member among [${members.map((m) => `n${m}`).join(', ')}]` };
   }
-  const current = currentMaster === null ? undefined : candidates.find((c) => c.nodeid === currentMaster);
+  const r = decide(candidates, best, currentMaster === null ? undefined : eligible.find((c) => c.nodeid === currentMaster), currentMaster, settings);
+  if (!noDb) return r;
+  return { master: r.master, reason: `${r.reason}; no member's database can be primary: n${r.master} master without a writable database` };
+}
+
+function decide(candidates: readonly Candidate[], best: Candidate, currentEligible: Candidate | undefined, currentMaster: NodeId | null, settings: { failback: boolean }): ElectionResult {
+  const current = candidates.find((c) => c === currentEligible);
   if (current !== undefined) {
     if (current === best) return { master: current.nodeid, reason: `n${current.nodeid} stays master: best candidate (prio ${current.prio})` };
     if (!settings.failback) {
@@ -57,7 +83,12 @@ export function electMaster(
     }
     return { master: best.nodeid, reason: `n${best.nodeid} takes over from n${current.nodeid}: failback on, prio ${best.prio} > ${current.prio}` };
   }
-  const lost = currentMaster === null ? '' : ` (n${currentMaster} is gone or not eligible)`;
+  const lost =
+    currentEligible !== undefined
+      ? ` (n${currentEligible.nodeid}: ${dbWhy(currentEligible.dbReason)})`
+      : currentMaster === null
+        ? ''
+        : ` (n${currentMaster} is gone or not eligible)`;
   return { master: best.nodeid, reason: `n${best.nodeid} elected: highest prio among ${candidates.map(fmt).join(', ')}${lost}` };
 }
 
@@ -65,6 +96,7 @@ export function electMaster(
 export function notMasterReason(node: Candidate, master: Candidate | undefined): string {
   if (master === undefined) return `n${node.nodeid} not master: there is no master`;
   if (node.eligible === false) return `n${node.nodeid} not master: not eligible`;
+  if (node.dbEligible === false && master.dbEligible !== false) return `n${node.nodeid} not master: ${dbWhy(node.dbReason)}`;
   if (node.prio < master.prio) return `n${node.nodeid} not master: prio ${node.prio} < ${master.prio} of n${master.nodeid}`;
   if (node.prio === master.prio && node.nodeid > master.nodeid) return `n${node.nodeid} not master: same prio ${node.prio}, n${master.nodeid} has the lower nodeid`;
   return `n${node.nodeid} not master: n${master.nodeid} is established and failback is off`;
@@ -83,6 +115,9 @@ export interface RoundHello {
   graceLeftMs?: number;
   /** The sender's votequorum members (if quorate). */
   quorumMembers?: readonly NodeId[];
+  /** See ReportFields.dbEligible (absent = eligible). */
+  dbEligible?: boolean;
+  dbReason?: string;
 }
 
 /** What the startup grace looks at, per member of the view. */
@@ -92,6 +127,7 @@ export interface StartupInfo {
   quorumMembers?: readonly NodeId[];
   status?: SelfStatus;
   prio?: number;
+  dbEligible?: boolean;
 }
 
 /**
@@ -115,9 +151,12 @@ export function startupWait(members: readonly NodeId[], infos: readonly StartupI
   const inView = new Set(members);
   const missing = new Set<NodeId>();
   for (const m of members) for (const q of byId.get(m)?.quorumMembers ?? []) if (!inView.has(q)) missing.add(q);
+  // A starting member whose database cannot be primary would not beat a winner whose can.
   const better = (m: NodeId): boolean => {
     const i = byId.get(m);
-    return winner !== null && i?.status === 'starting' && compareCandidates({ nodeid: m, prio: i.prio ?? 0 }, winner) < 0;
+    if (winner === null || i?.status !== 'starting') return false;
+    if (i.dbEligible === false && winner.dbEligible !== false) return false;
+    return compareCandidates({ nodeid: m, prio: i.prio ?? 0 }, winner) < 0;
   };
   const starting = members.filter(better).map((n) => `n${n}`);
   if (missing.size === 0 && starting.length === 0) return null;
@@ -152,19 +191,22 @@ export function resolveRound(members: readonly NodeId[], hellos: readonly RoundH
     return { master: null, term, majority, clusterSize, reason: `no master: ${members.length} of ${clusterSize} nodes in this view, need ${need}` };
   }
   const good = hellos.filter((h) => h.status === 'member');
+  // Of two claimants (a healed split) one whose database can be primary first.
+  const dbOk = (h: RoundHello): number => Number(h.dbEligible !== false);
   const claimant = good
     .filter((h) => h.claim)
-    .sort((a, b) => Number(b.majority) - Number(a.majority) || b.term - a.term || compareCandidates({ nodeid: a.from, prio: a.prio }, { nodeid: b.from, prio: b.prio }))[0];
+    .sort((a, b) => dbOk(b) - dbOk(a) || Number(b.majority) - Number(a.majority) || b.term - a.term || compareCandidates({ nodeid: a.from, prio: a.prio }, { nodeid: b.from, prio: b.prio }))[0];
+  const candidate = (h: RoundHello): Candidate => ({ nodeid: h.from, prio: h.prio, dbEligible: h.dbEligible, dbReason: h.dbReason });
   const result = electMaster(
     good.map((h) => h.from),
-    good.map((h) => ({ nodeid: h.from, prio: h.prio })),
+    good.map(candidate),
     claimant?.from ?? null,
     settings,
   );
   // Startup grace: no FRESH master while the cluster is still booting and a node's agent is missing.
   if (claimant === undefined && result.master !== null) {
     const winner = good.find((h) => h.from === result.master)!;
-    const wait = startupWait(members, hellos, { nodeid: winner.from, prio: winner.prio });
+    const wait = startupWait(members, hellos, candidate(winner));
     if (wait !== null) return { master: null, term, majority, clusterSize, reason: wait };
   }
   return { ...result, term, majority, clusterSize };

@@ -80,7 +80,7 @@ function optionalInt<K extends string>(m: Record<string, unknown>, key: K, min: 
   return m[key] === undefined ? {} : ({ [key]: int(m[key], key, min) } as { [k in K]?: number });
 }
 
-/** The fields every hello and report carry (grace fields are absent in messages of older agents). */
+/** The fields every hello and report carry (grace, lease-terms and DB fields are absent in messages of older agents). */
 function reportFields(m: Record<string, unknown>): ReportFields {
   const out: ReportFields = {
     prio: num(m['prio'], 'prio'),
@@ -94,6 +94,8 @@ function reportFields(m: Record<string, unknown>): ReportFields {
   if (m['quorumMembers'] !== undefined) out.quorumMembers = list(m['quorumMembers'], 'quorumMembers', (x, w) => int(x, w, 1));
   if (m['starting'] !== undefined) out.starting = list(m['starting'], 'starting', vmId);
   if (m['leaseTerms'] !== undefined) out.leaseTerms = bool(m['leaseTerms'], 'leaseTerms');
+  if (m['dbEligible'] !== undefined) out.dbEligible = bool(m['dbEligible'], 'dbEligible');
+  if (m['dbReason'] !== undefined) out.dbReason = text(m['dbReason'], 'dbReason');
   return out;
 }
 

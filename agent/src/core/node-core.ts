@@ -12,7 +12,7 @@
 
 import { ClusterIpRole, type LocalFacts } from './cluster-ip.ts';
 import { Output, type CoreContext, type Sabotage } from './context.ts';
-import { notMasterReason, quorumNeed } from './election.ts';
+import { dbWhy, notMasterReason, quorumNeed } from './election.ts';
 import { leaseAgeMs, watchdogDeadline } from './lease.ts';
 import { LocalVms } from './local-vms.ts';
 import { MasterDuties, type MasterInputs } from './master-duties.ts';
@@ -46,6 +46,12 @@ export interface CoreOptions {
    * event (the daemon does it synchronously at start), so the core need not release them first.
    */
   leftoversReleased?: boolean;
+  /**
+   * The term to start from: the last term the previous agent run saw (the daemon persists it), so
+   * terms, and the database epochs a promotion writes (at least the term), keep growing across
+   * agent restarts. Default 0.
+   */
+  initialTerm?: number;
 }
 
 export interface NodeCore {
@@ -88,17 +94,21 @@ class Core implements NodeCore, LocalFacts {
   private readonly goneAt = new Map<NodeId, number>();
   private readonly flaps = new Map<NodeId, FlapHistory>();
 
+  // Can the local database become primary? (db-health events; not judged until the first one)
+  private db: { judged: boolean; eligible: boolean; reason: string } = { judged: false, eligible: true, reason: '' };
+
   // Self status and reports
   selfStatus: SelfStatus = 'starting';
   selfReason = 'starting';
   private fencedSince: number | null = null;
   private lastReportKey = '';
   /** Inputs of the last report check (cheap to compare; the report itself is not). */
-  private reportCheck = { vmsVersion: -1, status: '', configVersion: -1, nodeCount: -1, failback: false, prio: Number.NaN, young: false, quorumVersion: -1 };
+  private reportCheck = { vmsVersion: -1, status: '', configVersion: -1, nodeCount: -1, failback: false, prio: Number.NaN, young: false, quorumVersion: -1, db: '' };
   private readonly masterInputs: MasterInputs;
 
   constructor(id: NodeId, settings: Settings, options: CoreOptions) {
-    this.ctx = { id, rep: new Replica(id), out: new Output(), sabotage: options.sabotage, leftoversReleased: options.leftoversReleased ?? false, s: settings, now: 0, startedAt: 0 };
+    const term = options.initialTerm;
+    this.ctx = { id, rep: new Replica(id, term !== undefined && Number.isSafeInteger(term) && term > 0 ? term : 0), out: new Output(), sabotage: options.sabotage, leftoversReleased: options.leftoversReleased ?? false, s: settings, now: 0, startedAt: 0 };
     this.incarnation = options.incarnation ?? 0;
     this.ip = new ClusterIpRole(this.ctx);
     this.checks = new SelfChecks(this.ctx, this.incarnation);
@@ -158,13 +168,14 @@ class Core implements NodeCore, LocalFacts {
   view(): NodeView {
     const { rep, id, now, out } = this.ctx;
     const master = rep.synced ? rep.master : null;
-    const masterCfg = master === null ? undefined : { nodeid: master, prio: this.prioOf(master) };
+    const masterCfg = master === null ? undefined : { nodeid: master, prio: this.prioOf(master), ...this.dbOf(master) };
     const nodes = this.nodes.map((n) => {
       const st = this.statusOf(n.nodeid);
       const isMaster = n.nodeid === master;
-      const role = isMaster ? `master (term ${rep.term})` : notMasterReason({ nodeid: n.nodeid, prio: n.prio, eligible: rep.isGoodMember(n.nodeid) }, masterCfg);
+      const db = this.dbOf(n.nodeid);
+      const role = isMaster ? `master (term ${rep.term})` : notMasterReason({ nodeid: n.nodeid, prio: n.prio, eligible: rep.isGoodMember(n.nodeid), ...db }, masterCfg);
       const reserve = n.reserve === true || this.ctx.s.reserveNodes.includes(n.nodeid);
-      return { nodeid: n.nodeid, addr: n.addr, prio: n.prio, status: st.status, isMaster, reason: `${st.reason}; ${role}`, ramMb: n.ramMb, reserve, maintenance: n.maintenance === true, replication: n.replication !== false };
+      return { nodeid: n.nodeid, addr: n.addr, prio: n.prio, status: st.status, isMaster, reason: `${st.reason}; ${role}`, ramMb: n.ramMb, reserve, maintenance: n.maintenance === true, replication: n.replication !== false, ...db };
     });
     const vmIds = new Set<VmId>([...rep.specs.keys(), ...rep.owners.keys(), ...this.vms.ids()]);
     return {
@@ -192,6 +203,22 @@ class Core implements NodeCore, LocalFacts {
 
   private prioOf(id: NodeId): number {
     return this.nodes.find((n) => n.nodeid === id)?.prio ?? 0;
+  }
+
+  /** A node's DB eligibility as judged (self: our own; others: their ordered report). */
+  private dbOf(id: NodeId): { dbEligible?: boolean; dbReason?: string } {
+    const r = id === this.ctx.id ? this.dbFields() : this.ctx.rep.isMember(id) ? this.ctx.rep.reports.get(id) : undefined;
+    const out: { dbEligible?: boolean; dbReason?: string } = {};
+    if (r?.dbEligible !== undefined) out.dbEligible = r.dbEligible;
+    if (r?.dbReason !== undefined) out.dbReason = r.dbReason;
+    return out;
+  }
+
+  /** What hellos and reports carry about our database: nothing until judged, the reason only when it cannot be primary. */
+  private dbFields(): { dbEligible?: boolean; dbReason?: string } {
+    const { db } = this;
+    if (!db.judged) return {};
+    return db.eligible ? { dbEligible: true } : { dbEligible: false, dbReason: db.reason };
   }
 
   private nodeCount(): number {
@@ -287,6 +314,8 @@ class Core implements NodeCore, LocalFacts {
           ctx.out.decide('action', `${e.action.type} failed: ${e.error ?? 'error'}`);
         }
         return;
+      case 'db-health':
+        return this.onDbHealth(e.eligible, e.reason);
       case 'admin':
         if (ctx.rep.synced && ctx.rep.isMember(ctx.id)) {
           ctx.out.send({ v: 1, kind: 'elect', reason: 'admin request' }, 'admin asked for an election');
@@ -307,6 +336,16 @@ class Core implements NodeCore, LocalFacts {
     if (was === quorate) return;
     const n = this.nodeCount();
     this.ctx.out.decide('quorum', quorate ? `quorate: ${members.length} of ${n} votes, need ${quorumNeed(n)}` : this.quorumLostReason());
+  }
+
+  /** Ordered via our next report: every member re-elects at the same position. */
+  private onDbHealth(eligible: boolean, reasonIn: string): void {
+    const reason = eligible ? '' : reasonIn.slice(0, 200);
+    const was = this.db;
+    this.db = { judged: true, eligible, reason };
+    if (was.eligible === eligible && was.reason === reason) return;
+    const { id } = this.ctx;
+    this.ctx.out.decide('status', eligible ? `n${id}'s database can be primary again` : `n${id}'s database cannot be primary: ${reason || 'no reason given'}`);
   }
 
   private onConfig(version: number | undefined, nodes: NodeConfig[], settings: Partial<Settings> | undefined): void {
@@ -360,6 +399,7 @@ class Core implements NodeCore, LocalFacts {
         owners: this.master.knownOwners(),
         ...this.startupFields(),
         leaseTerms: true,
+        ...this.dbFields(),
       },
       'membership changed: state exchange',
     );
@@ -475,6 +515,8 @@ class Core implements NodeCore, LocalFacts {
     const young = this.graceLeftMs() > 0;
     // Quorum members matter to the others only while we are young (startup grace).
     const quorumVersion = young ? this.quorumVersion : -1;
+    const db = this.dbFields();
+    const dbKey = `${db.dbEligible ?? ''}|${db.dbReason ?? ''}`;
     if (
       c.vmsVersion === this.vms.version &&
       c.status === this.selfStatus &&
@@ -483,11 +525,12 @@ class Core implements NodeCore, LocalFacts {
       c.failback === s.failback &&
       c.prio === prio &&
       c.young === young &&
-      c.quorumVersion === quorumVersion
+      c.quorumVersion === quorumVersion &&
+      c.db === dbKey
     ) {
       return;
     }
-    Object.assign(c, { vmsVersion: this.vms.version, status: this.selfStatus, configVersion: this.configVersion, nodeCount: this.nodeCount(), failback: s.failback, prio, young, quorumVersion });
+    Object.assign(c, { vmsVersion: this.vms.version, status: this.selfStatus, configVersion: this.configVersion, nodeCount: this.nodeCount(), failback: s.failback, prio, young, quorumVersion, db: dbKey });
     const report = {
       prio,
       status: this.selfStatus,
@@ -498,11 +541,13 @@ class Core implements NodeCore, LocalFacts {
       failback: s.failback,
       ...this.startupFields(),
       leaseTerms: true,
+      ...db,
     };
     const key = reportKeyOf(report);
     if (key === this.lastReportKey) return;
     this.lastReportKey = key;
-    ctx.out.send({ v: 1, kind: 'report', ...report }, `status report: ${report.status}, prio ${report.prio}, ${report.running.length} VMs`);
+    const dbNote = db.dbEligible === false ? `, ${dbWhy(db.dbReason)}` : '';
+    ctx.out.send({ v: 1, kind: 'report', ...report }, `status report: ${report.status}, prio ${report.prio}, ${report.running.length} VMs${dbNote}`);
   }
 
   private watchdog(): { deadline: number; reason: string } {
@@ -535,7 +580,10 @@ function reportKeyOf(r: {
   graceLeftMs?: number;
   quorumMembers?: readonly NodeId[];
   starting?: readonly VmId[];
+  dbEligible?: boolean;
+  dbReason?: string;
 }): string {
   const young = (r.graceLeftMs ?? 0) > 0;
-  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}|${young ? `young:${(r.quorumMembers ?? []).join(',')}` : 'old'}|${(r.starting ?? []).join(',')}`;
+  const db = `${r.dbEligible ?? ''}|${r.dbReason ?? ''}`;
+  return `${r.prio}|${r.status}|${r.running.join(',')}|${r.configVersion}|${r.nodeCount}|${r.failback}|${young ? `young:${(r.quorumMembers ?? []).join(',')}` : 'old'}|${(r.starting ?? []).join(',')}|${db}`;
 }

@@ -6,18 +6,25 @@
 // (the round). The round merges what the members know, so a newcomer and an old member end up
 // with the same master, term and VM owners.
 
-import { electMaster, resolveRound, startupWait, type Candidate, type RoundHello } from './election.ts';
+import { dbWhy, electMaster, resolveRound, startupWait, type Candidate, type RoundHello } from './election.ts';
 import type { CpgMessage, NodeId, OwnerTriple, ReportFields, VmId, VmSpec } from './types.ts';
 
 export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
 
-/** A member's latest report; grace 0 = past it (or an older agent that does not send it). */
-export type MemberReport = Required<ReportFields>;
+/**
+ * A member's latest report; grace 0 = past it (or an older agent that does not send it). The DB
+ * fields stay optional: absent = not judged (eligible).
+ */
+export type MemberReport = Required<Omit<ReportFields, 'dbEligible' | 'dbReason'>> & Pick<ReportFields, 'dbEligible' | 'dbReason'>;
 
 function memberReport(
   m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers' | 'starting' | 'leaseTerms'> & { graceLeftMs?: number; quorumMembers?: NodeId[]; starting?: VmId[]; leaseTerms?: boolean },
 ): MemberReport {
+  const db: Pick<ReportFields, 'dbEligible' | 'dbReason'> = {};
+  if (m.dbEligible !== undefined) db.dbEligible = m.dbEligible;
+  if (m.dbReason !== undefined) db.dbReason = m.dbReason;
   return {
+    ...db,
     prio: m.prio,
     status: m.status,
     running: m.running,
@@ -90,7 +97,13 @@ export class Replica {
   /** Maintenance drains in progress (see Drain). */
   draining = new Map<VmId, Drain>();
 
-  constructor(readonly local: NodeId) {}
+  /** `term`: where terms start (a restarted agent's persisted term: terms keep growing). */
+  constructor(
+    readonly local: NodeId,
+    term = 0,
+  ) {
+    this.term = term;
+  }
 
   isMember(id: NodeId): boolean {
     return this.memberSet.has(id);
@@ -150,9 +163,11 @@ export class Replica {
           return [note];
         }
         return [];
-      case 'report':
+      case 'report': {
         this.reports.set(from, memberReport(msg));
-        return this.reelect(false, `n${from} reported ${msg.status}, prio ${msg.prio}`);
+        const db = msg.dbEligible === false ? `, ${dbWhy(msg.dbReason)}` : '';
+        return this.reelect(false, `n${from} reported ${msg.status}, prio ${msg.prio}${db}`);
+      }
       case 'elect':
         return [{ kind: 'elect-requested', from, reason: msg.reason }, ...this.reelect(true, `election requested by n${from}: ${msg.reason}`)];
       case 'released':
@@ -204,6 +219,8 @@ export class Replica {
       nodeCount: h.nodeCount,
       graceLeftMs: h.graceLeftMs ?? 0,
       quorumMembers: h.quorumMembers ?? [],
+      dbEligible: h.dbEligible,
+      dbReason: h.dbReason,
     }));
     const result = resolveRound(this.members, roundHellos, { failback: this.failback() });
     this.term = result.term;
@@ -232,7 +249,10 @@ export class Replica {
   private reelect(force: boolean, cause: string): ReplicaNote[] {
     if (!this.majority) return [];
     const good = this.members.filter((id) => this.isGoodMember(id));
-    const candidates: Candidate[] = good.map((id) => ({ nodeid: id, prio: this.reports.get(id)!.prio }));
+    const candidates: Candidate[] = good.map((id) => {
+      const r = this.reports.get(id)!;
+      return { nodeid: id, prio: r.prio, dbEligible: r.dbEligible, dbReason: r.dbReason };
+    });
     const current = this.master !== null && this.isGoodMember(this.master) ? this.master : null;
     const result = electMaster(good, candidates, current, { failback: force || this.failback() });
     // Startup grace: only while there is no master at all in this view (never delays a failover);

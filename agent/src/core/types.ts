@@ -229,6 +229,15 @@ export interface ReportFields {
    * in the view, the master holds with at most LEGACY_LEASE_MS (lease.ts).
    */
   leaseTerms?: boolean;
+  /**
+   * false: the sender's database cannot become primary (mariadbd down, diverged and being
+   * re-cloned, replication broken, its last promotion failed because it is behind): it is not
+   * elected master while another good member's database can be. Absent = eligible (older agents,
+   * nodes without a database section); present once the sender's daemon has judged it.
+   */
+  dbEligible?: boolean;
+  /** Why not, for people (sent with dbEligible false), e.g. "diverged, being re-cloned from n2". */
+  dbReason?: string;
 }
 
 export type CpgMessage =
@@ -310,7 +319,12 @@ export type CoreEvent =
   | { type: 'local-vms'; now: number; running: VmId[] }
   /** Completion of an action the effect layer executed. */
   | { type: 'action-result'; now: number; action: CoreAction; ok: boolean; error?: string }
-  | { type: 'admin'; now: number; request: AdminRequest };
+  | { type: 'admin'; now: number; request: AdminRequest }
+  /**
+   * Can the local database become primary (see ReportFields.dbEligible)? Fed when it changes;
+   * before the first one the node counts as eligible (nodes without a database never send it).
+   */
+  | { type: 'db-health'; now: number; eligible: boolean; reason: string };
 
 export type CoreEventType = CoreEvent['type'];
 
@@ -325,7 +339,8 @@ export type CoreAction =
   /** `kind`: 'restarted' = this node ran the panel before, 'moved' = the master moved here. */
   | Act<'StartPanel', { kind: 'restarted' | 'moved' }>
   | Act<'StopPanel'>
-  | Act<'PromoteDatabase'>
+  /** `term`: the master's term; the epoch the promotion writes is at least this (db-role.ts nextEpoch). */
+  | Act<'PromoteDatabase', { term: number }>
   /**
    * Make the local database read-only at once (the node is not, or no longer, the master: step
    * down for any reason, and at startup). Emitted before the IP/panel release of the same step.

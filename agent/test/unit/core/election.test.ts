@@ -116,3 +116,52 @@ describe('startup grace (resolveRound / startupWait)', () => {
     assert.match(w ?? '', /waiting up to 1s for the agents of n1, n4, n5 to join/);
   });
 });
+
+describe('database eligibility (electMaster / resolveRound / notMasterReason)', () => {
+  const c = (nodeid: number, prio: number, db?: string): Candidate => (db === undefined ? { nodeid, prio } : { nodeid, prio, dbEligible: false, dbReason: db });
+  const nodes = [c(1, 100, 'diverged, being re-cloned'), c(2, 50), c(3, 40), c(4, 200, 'down'), c(5, 30, 'database unreachable')];
+  const table: Array<{ name: string; members: number[]; current: number | null; failback: boolean; master: number | null; reason: RegExp }> = [
+    { name: 'a better prio whose database cannot be primary is passed over', members: [1, 2, 3], current: null, failback: false, master: 2, reason: /^n2 elected: highest prio among n2\(50\), n3\(40\)$/ },
+    { name: 'an established master whose database cannot be primary is replaced, even without failback', members: [1, 2, 3], current: 1, failback: false, master: 2, reason: /n2 elected.*\(n1: database diverged, being re-cloned\)/ },
+    { name: 'failback still applies among the members whose database can be primary', members: [1, 2, 3], current: 3, failback: false, master: 3, reason: /n3 stays master: failback is off \(n2 has prio 50 vs 40\)/ },
+    { name: 'no database can be primary: elected as usual, and the reason says so', members: [1, 4, 5], current: null, failback: false, master: 4, reason: /n4 elected: highest prio among n4\(200\), n1\(100\), n5\(30\); no member's database can be primary: n4 master without a writable database/ },
+    { name: 'no database can be primary: the established master is kept', members: [1, 4, 5], current: 5, failback: false, master: 5, reason: /n5 stays master: failback is off.*no member's database can be primary: n5 master/ },
+    { name: 'a reason that already names the database is not repeated', members: [2, 5], current: 5, failback: false, master: 2, reason: /\(n5: database unreachable\)$/ },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const r = electMaster(t.members, nodes, t.current, { failback: t.failback });
+      assert.equal(r.master, t.master, r.reason);
+      assert.match(r.reason, t.reason);
+    });
+  }
+
+  const h = (from: number, prio: number, extra: Partial<RoundHello> = {}): RoundHello => ({ from, prio, term: 3, claim: false, majority: true, status: 'member', nodeCount: 3, ...extra });
+  const bad = { dbEligible: false, dbReason: 'diverged, being re-cloned' } as const;
+  const rounds: Array<{ name: string; members: number[]; hellos: RoundHello[]; master: number | null; reason?: RegExp }> = [
+    { name: 'a claimant whose database cannot be primary is replaced', members: [1, 2, 3], hellos: [h(1, 100, { claim: true, ...bad }), h(2, 50), h(3, 40)], master: 2, reason: /n2 elected.*n1: database diverged/ },
+    { name: 'hellos without the fields (older agents) count as eligible', members: [1, 2, 3], hellos: [h(1, 100, { claim: true }), h(2, 50, { dbEligible: true }), h(3, 40)], master: 1 },
+    { name: 'of two claimants, the one whose database can be primary', members: [1, 2, 3], hellos: [h(1, 100, { claim: true, term: 9, ...bad }), h(2, 50, { claim: true, term: 5 }), h(3, 40)], master: 2, reason: /n2 stays master/ },
+    { name: 'no database can be primary: the claimant is kept', members: [1, 2, 3], hellos: [h(1, 10, { claim: true, ...bad }), h(2, 50, bad), h(3, 40, bad)], master: 1, reason: /no member's database can be primary: n1 master without a writable database/ },
+    { name: 'a bad status is not made good by a database', members: [1, 2], hellos: [h(1, 100, { status: 'storage_isolation' }), h(2, 50, bad)], master: 2, reason: /no member's database can be primary/ },
+  ];
+  for (const t of rounds) {
+    it(`round: ${t.name}`, () => {
+      const r = resolveRound(t.members, t.hellos, { failback: false });
+      assert.equal(r.master, t.master, r.reason);
+      if (t.reason) assert.match(r.reason, t.reason);
+    });
+  }
+
+  it('startup grace: a better member still starting is not waited for when its database cannot be primary', () => {
+    const y = (from: number, prio: number, extra: Partial<RoundHello> = {}): RoundHello => ({ from, prio, term: 0, claim: false, majority: false, status: 'member', nodeCount: 3, graceLeftMs: 4000, quorumMembers: [1, 2, 3], ...extra });
+    assert.equal(resolveRound([1, 2, 3], [y(1, 100, { status: 'starting', ...bad }), y(2, 50), y(3, 40)], { failback: false }).master, 2);
+  });
+
+  it('notMasterReason names the database', () => {
+    assert.equal(notMasterReason(c(1, 100, 'diverged, being re-cloned'), c(2, 50)), 'n1 not master: database diverged, being re-cloned');
+    assert.equal(notMasterReason({ nodeid: 1, prio: 100, dbEligible: false }, c(2, 50)), 'n1 not master: database cannot be primary');
+    // When the master's database cannot be primary either, the usual reason applies.
+    assert.match(notMasterReason(c(3, 40, 'down'), c(2, 50, 'down')), /prio 40 < 50/);
+  });
+});

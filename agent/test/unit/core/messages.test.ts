@@ -27,6 +27,12 @@ describe('validateCpgMessage', () => {
     },
     { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, graceLeftMs: 0, quorumMembers: [] },
     { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, leaseTerms: true },
+    // Database eligibility (absent in older agents' messages and for nodes without a database).
+    { v: 1, kind: 'report', prio: 100, status: 'member', running: [], configVersion: 2, nodeCount: 3, failback: false, dbEligible: false, dbReason: 'diverged, being re-cloned' },
+    {
+      v: 1, kind: 'hello', members: [1, 2], term: 7, claim: true, majority: true, prio: 10, status: 'member', running: [],
+      configVersion: 1, nodeCount: 3, failback: false, msSinceRenewal: 0, renewedBy: 1, owners: [], dbEligible: true,
+    },
   ];
   for (const m of good) {
     it(`accepts ${m.kind}`, () => {
@@ -61,6 +67,8 @@ describe('validateCpgMessage', () => {
     ['negative grace', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, graceLeftMs: -1 }, /graceLeftMs must be an integer/],
     ['bad quorum member', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, quorumMembers: [0] }, /quorumMembers\[0\] must be an integer >= 1/],
     ['overlong reason', { v: 1, kind: 'elect', reason: 'x'.repeat(501) }, /at most 500 chars/],
+    ['text DB eligibility', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, dbEligible: 'no' }, /dbEligible must be a boolean/],
+    ['overlong DB reason', { v: 1, kind: 'report', prio: 1, status: 'member', running: [], configVersion: 1, nodeCount: 1, failback: false, dbEligible: false, dbReason: 'x'.repeat(501) }, /dbReason must be a string/],
   ];
   for (const [name, raw, reason] of bad) {
     it(`rejects ${name}`, () => {
