@@ -22,6 +22,8 @@ import { fileSyncRouter } from "./routes/file-sync.ts";
 import { electionRouter, electionState } from "./routes/election.ts";
 import { usersRouter } from "./routes/users.ts";
 import { admissionRouter } from "./routes/admission.ts";
+import { MajorityBarrier, dbNodesOf, durableWrites, localState, type PeerConnector } from "./durability.ts";
+import { ReadGate, readGate } from "./read-gate.ts";
 
 export const DEFAULT_WEB_DIST = resolve(dirname(fileURLToPath(import.meta.url)), "../web/dist");
 export const BODY_LIMIT = "16kb";
@@ -41,6 +43,14 @@ export type AppOptions = {
   limiter?: LoginLimiter;
   /** Session limits (tests shorten them); defaults in auth/sessions.ts. */
   sessionTiming?: Partial<SessionTiming>;
+  /** How the majority barrier reaches the other database nodes (main.ts: TCP with the panel's account; absent: it cannot, so they never confirm). */
+  peers?: PeerConnector;
+  /** How long a change may wait for a majority of the database nodes (PANEL_DURABLE_TIMEOUT_MS). */
+  durableTimeoutMs?: number;
+};
+
+const noPeers: PeerConnector = () => {
+  throw new Error("no connection to the other database nodes configured");
 };
 
 /** Expired session rows are deleted this often. */
@@ -62,6 +72,11 @@ export function createApp(o: AppOptions) {
     node: o.node,
   };
   const startedAt = new Date().toISOString();
+  // A change is acknowledged only once a majority of the database nodes has it (durability.ts);
+  // the API serves nothing before this node's database was seen writable (read-gate.ts).
+  const local = localState(o.db.$client);
+  const barrier = new MajorityBarrier({ node: o.node, local, nodes: () => dbNodesOf(o.status.status.view), connect: o.peers ?? noPeers, timeoutMs: o.durableTimeoutMs ?? 4000, log: o.log });
+  const gate = new ReadGate(async () => (await local()).readOnly);
   const onStatus = () => {
     hub.broadcast("status", electionState(o.status.status));
     hub.broadcast("change", { resource: "nodes" });
@@ -78,6 +93,9 @@ export function createApp(o: AppOptions) {
 
   const api = Router();
   api.use((_req, res, next) => (res.setHeader("Cache-Control", "no-store"), next()));
+  api.use(readGate(gate));
+  // Before every route that writes (login, logout and setup write sessions and users too).
+  api.use(durableWrites(barrier, o.log));
   api.use(requireJson());
   api.use(express.json({ limit: BODY_LIMIT, strict: true }));
   api.use(authRouter(ctx));
@@ -111,11 +129,13 @@ export function createApp(o: AppOptions) {
     ctx,
     /** Checks for users; while there are none, logs (and returns) the one-time setup token. */
     init: () => ctx.setup.init(),
-    close() {
+    /** Stops timers and streams; the returned promise ends when the barrier's pools are closed. */
+    close(): Promise<void> {
       o.status.off("change", onStatus);
       ctx.setup.stop();
       sessions.stop();
       hub.close();
+      return barrier.close();
     },
   };
 }

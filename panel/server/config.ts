@@ -19,6 +19,8 @@ export const Env = z.object({
   PANEL_DB_USER: z.string().min(1).default("ha_panel"),
   PANEL_DB_PASSWORD: z.string().optional(),
   PANEL_DB_NAME: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, "1-64 letters, digits or _").default("ha"),
+  /** How long a change waits for a majority of the database nodes before it is answered 503 (durability.ts). */
+  PANEL_DURABLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(20_000).default(4000),
   /** TLS: both set = HTTPS with Secure cookies and HSTS. */
   PANEL_TLS_CERT: z.string().min(1).optional(),
   PANEL_TLS_KEY: z.string().min(1).optional(),

@@ -12,6 +12,7 @@ import { createApp } from "./app.ts";
 import { StatusSource } from "./status.ts";
 import { resolveTls, type TlsMaterial } from "./tls.ts";
 import { masterFromStatusFile, panelUrlOf, refusalHandler, type RefusalInfo } from "./refusal.ts";
+import { tcpPeers } from "./durability.ts";
 import type { Logger } from "pino";
 
 /**
@@ -62,7 +63,12 @@ async function main() {
   await status.start();
   // HSTS only with the admin's own certificate: with a self-signed one it would stop browsers from
   // letting people accept the certificate at all (and browsers ignore HSTS for IP addresses anyway).
-  const panel = createApp({ db: database.db, status, log, node: env.PANEL_NODE, start: moved ? "moved" : "restarted", secure, hsts: tls?.source === "provided", webDist: env.PANEL_WEB_DIST, trustProxy: env.PANEL_TRUST_PROXY });
+  // The other database nodes are reached over TCP with the panel's own account (it exists on every node).
+  const peers = tcpPeers({ user: env.PANEL_DB_USER, password: env.PANEL_DB_PASSWORD }, { connectTimeoutMs: env.PANEL_DURABLE_TIMEOUT_MS });
+  const panel = createApp({
+    db: database.db, status, log, node: env.PANEL_NODE, start: moved ? "moved" : "restarted", secure, hsts: tls?.source === "provided", webDist: env.PANEL_WEB_DIST, trustProxy: env.PANEL_TRUST_PROXY,
+    peers, durableTimeoutMs: env.PANEL_DURABLE_TIMEOUT_MS,
+  });
   const server = serve(tls, panel.app);
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
@@ -76,11 +82,11 @@ async function main() {
     void panel.init();
   });
   const shutdown = () => {
-    panel.close();
+    const closing = panel.close(); // ends the barrier's pools to the other nodes
     status.stop();
     refusal?.close();
     refusal?.closeAllConnections();
-    server.close(() => void database.close().finally(() => process.exit(0)));
+    server.close(() => void Promise.all([closing, database.close()]).finally(() => process.exit(0)));
     server.closeAllConnections();
     setTimeout(() => process.exit(0), 2000).unref();
   };

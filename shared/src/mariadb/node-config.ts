@@ -9,7 +9,8 @@ export type DbAccount = { user: string; password: string };
 /**
  * `agent` manages replication on every node (local socket, peers over TCP), `repl` is what replicas
  * log in to the primary with, `panel` is the application: it has no READ ONLY ADMIN, so read_only=ON
- * really stops it. A cluster without a panel has no panel account.
+ * really stops it; its SLAVE MONITOR (SHOW SLAVE STATUS) lets its majority barrier check that a node
+ * replicates from its primary. A cluster without a panel has no panel account.
  */
 export type DbAccounts = { agent: DbAccount; repl: DbAccount; panel?: DbAccount };
 
@@ -17,7 +18,7 @@ export type MariadbReplicationOptions = {
   nodeid: number;
   /** Only this address (the node's control address) accepts TCP; local clients use the socket. */
   bindAddress: string;
-  /** Semi-sync ack timeout: after it the primary goes on asynchronously (ms). */
+  /** Semi-sync ack timeout: after it the primary goes on asynchronously (ms, default 2000). */
   semiSyncTimeoutMs?: number;
   /** fsync binlog and redo log at every commit (production); the lab may trade it for speed. */
   durable?: boolean;
@@ -47,14 +48,19 @@ innodb-flush-log-at-trx-commit = ${durable ? 1 : 2}
 # promotion turns read_only off. So a returning old primary can never take a write first.
 read-only = ON
 skip-slave-start = ON
-# Started as a semi-sync replica, crash recovery rolls back transactions that were in the binlog
-# but never acknowledged (AFTER_SYNC), instead of committing them as errant GTIDs.
+# Acknowledgement is not semi-sync's job: the panel answers a change only once a majority of the
+# database nodes has applied it (its majority barrier, panel/server/durability.ts); semi-sync waits
+# for one replica and then goes on asynchronously. It stays for its crash recovery: started as a
+# semi-sync replica, a node rolls back transactions that were in its binlog but never acknowledged
+# (AFTER_SYNC), instead of committing them as errant GTIDs. The timeout only bounds how long a
+# commit stalls when no replica answers (the barrier then refuses the change anyway).
 init-rpl-role = SLAVE
 rpl-semi-sync-slave-enabled = ON
 rpl-semi-sync-master-enabled = ON
 rpl-semi-sync-master-wait-point = AFTER_SYNC
-rpl-semi-sync-master-timeout = ${o.semiSyncTimeoutMs ?? 10000}
-# With no replica connected at all, do not stall every commit for the timeout.
+rpl-semi-sync-master-timeout = ${o.semiSyncTimeoutMs ?? 2000}
+# With no replica connected at all, do not stall every commit for the timeout. Harmless: such a
+# commit is not acknowledged by the panel without a majority, whatever semi-sync does.
 rpl-semi-sync-master-wait-no-slave = OFF
 slave-net-timeout = 5
 `;
@@ -94,7 +100,9 @@ export function mariadbAccountsSql(users: DbAccounts, database = "ha", opts: { r
     `GRANT ALL PRIVILEGES ON *.* TO ${account(users.agent)} WITH GRANT OPTION;`,
     ...create(users.repl),
     `GRANT REPLICATION SLAVE ON *.* TO ${account(users.repl)};`,
-    ...(users.panel ? [...create(users.panel), `GRANT SELECT, INSERT, UPDATE, DELETE ON ${sqlIdent(database)}.* TO ${account(users.panel)};`] : []),
+    ...(users.panel
+      ? [...create(users.panel), `GRANT SELECT, INSERT, UPDATE, DELETE ON ${sqlIdent(database)}.* TO ${account(users.panel)};`, `GRANT SLAVE MONITOR ON *.* TO ${account(users.panel)};`]
+      : []),
     "",
   ].join("\n");
 }

@@ -42,7 +42,7 @@ test("MariaDB config of a new node: server-id = nodeid, GTID binlog, semi-sync A
     "rpl-semi-sync-master-enabled": "ON",
     "rpl-semi-sync-slave-enabled": "ON",
     "rpl-semi-sync-master-wait-point": "AFTER_SYNC",
-    "rpl-semi-sync-master-timeout": "10000",
+    "rpl-semi-sync-master-timeout": "2000", // bounds a stalled commit; the panel's majority barrier acknowledges
     "read-only": "ON",
     "skip-slave-start": "ON",
     "sync-binlog": "1", // production is durable
@@ -63,11 +63,13 @@ test("MariaDB accounts: the cluster's credentials, idempotent, kept out of the b
   assert.match(sql, /GRANT ALL PRIVILEGES ON \*\.\* TO 'ha_agent'@'%' WITH GRANT OPTION;/);
   assert.match(sql, /GRANT REPLICATION SLAVE ON \*\.\* TO 'ha_repl'@'%';/);
   assert.match(sql, /GRANT SELECT, INSERT, UPDATE, DELETE ON `ha`\.\* TO 'ha_panel'@'%';/);
+  // The panel's majority barrier reads SHOW SLAVE STATUS on every node (MariaDB 10.5.9+: SLAVE MONITOR).
+  assert.match(sql, /GRANT SLAVE MONITOR ON \*\.\* TO 'ha_panel'@'%';/);
   // A password with a quote cannot end the string literal.
   const tricky = mariadbAccountsSql({ agent: { user: "a", password: "x'; DROP USER root; --" }, repl: { user: "r", password: "back\\slash" } });
   assert.match(tricky, /IDENTIFIED BY 'x\\'; DROP USER root; --';/);
   assert.match(tricky, /IDENTIFIED BY 'back\\\\slash';/);
-  assert.doesNotMatch(tricky, /ha_panel|ON `ha`/); // no panel settings, no panel account
+  assert.doesNotMatch(tricky, /ha_panel|ON `ha`|SLAVE MONITOR/); // no panel settings, no panel account
   // Accounts come from the validated settings, with the schema's default user names.
   assert.deepEqual(dbAccountsFrom(parseAgentConfig(JSON.stringify(memberSettings))), {
     agent: { user: "ha_agent", password: "agent-pw-1234" },
