@@ -13,18 +13,15 @@ export type HelloMsg = Extract<CpgMessage, { kind: 'hello' }>;
 
 /**
  * A member's latest report; grace 0 = past it (or an older agent that does not send it). The DB
- * fields stay optional: absent = not judged (eligible).
+ * fields stay optional: absent (undefined) = not judged, i.e. eligible.
  */
 export type MemberReport = Required<Omit<ReportFields, 'dbEligible' | 'dbReason'>> & Pick<ReportFields, 'dbEligible' | 'dbReason'>;
 
 function memberReport(
   m: Omit<MemberReport, 'graceLeftMs' | 'quorumMembers' | 'starting' | 'leaseTerms'> & { graceLeftMs?: number; quorumMembers?: NodeId[]; starting?: VmId[]; leaseTerms?: boolean },
 ): MemberReport {
-  const db: Pick<ReportFields, 'dbEligible' | 'dbReason'> = {};
-  if (m.dbEligible !== undefined) db.dbEligible = m.dbEligible;
-  if (m.dbReason !== undefined) db.dbReason = m.dbReason;
+  // One object shape for every report (this runs for every report and hello).
   return {
-    ...db,
     prio: m.prio,
     status: m.status,
     running: m.running,
@@ -35,6 +32,8 @@ function memberReport(
     quorumMembers: m.quorumMembers ?? [],
     starting: m.starting ?? [],
     leaseTerms: m.leaseTerms ?? false,
+    dbEligible: m.dbEligible,
+    dbReason: m.dbReason,
   };
 }
 
