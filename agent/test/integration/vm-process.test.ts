@@ -40,9 +40,9 @@ async function probe(node: number): Promise<{ vm: string; host: string; pid: num
   return JSON.parse(r.stdout.trim() || "null");
 }
 
-async function hasAddress(node: number): Promise<boolean> {
+async function hasAddress(node: number, ip = IP): Promise<boolean> {
   const r = await lab.exec(node, ["ip", "-o", "addr", "show", "dev", "vmbr0"]);
-  return r.stdout.includes(`${IP}/24`);
+  return r.stdout.includes(`${ip}/24`);
 }
 
 const diskText = () => readFileSync(join(lab.storageDir(), "vms/web1.disk"), "utf8");
@@ -190,6 +190,40 @@ for (const kind of ["native", "node"] as const) {
       const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))![1]);
       assert.equal(real.ramMb, Math.floor(memKb / 1024));
       assert.ok(real.vcpus >= 1);
+    });
+
+    test("a new driver removes the addresses that VMs killed with their driver left behind; a running VM's stays", async () => {
+      const IP2 = "172.31.224.129";
+      const WEB2 = { ...WEB1, name: "web2", ip: IP2, disk: { kind: "network", path: "/run/ha-storage/vms/web2.disk" } };
+      await ok(1, ["define", JSON.stringify(WEB1)]);
+      await ok(1, ["define", JSON.stringify(WEB2)]);
+      await ok(1, ["start", "web1"]);
+      await ok(1, ["start", "web2"]);
+      try {
+        // A reset or crash as the lab does it: the VM and its driver die, the interface keeps the address.
+        const web1 = lab.processes(1, "vm").find((p) => /ha-vm web1 /.test(p.cmd));
+        process.kill(web1!.pid, "SIGKILL");
+        for (let i = 0; i < 50 && lab.processes(1, "vm").some((p) => p.pid === web1!.pid); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(await ok(1, ["state", "web1"]), "stopped");
+        assert.ok(await hasAddress(1, IP), "the killed VM left its address");
+        // A new driver (each vmctl is one, as a restarted agent is): its first listing cleans up.
+        const r = await lab.exec(1, [...TSX, VMCTL, "--opts", JSON.stringify({ program }), "list"], { timeoutMs: 60_000 });
+        assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), { ok: true, result: [{ name: "web1", state: "stopped" }, { name: "web2", state: "running" }] });
+        assert.match(r.stderr, /removed the addresses of VMs that do not run here \(left by killed VMs\) from vmbr0: web1 172\.31\.224\.128\/24\n/);
+        assert.equal(await hasAddress(1, IP), false, "the leftover address is gone");
+        assert.ok(await hasAddress(1, IP2), "the running VM keeps its address");
+        const js = `fetch("http://${IP2}/",{signal:AbortSignal.timeout(2000)}).then(r=>r.text()).then(t=>console.log(t),()=>console.log("null"))`;
+        assert.equal(JSON.parse((await lab.exec(2, ["node", "-e", js], { timeoutMs: 10_000 })).stdout.trim() || "null")?.vm, "web2");
+        // Nothing left to clean: the next driver says nothing.
+        const again = await lab.exec(1, [...TSX, VMCTL, "--opts", JSON.stringify({ program }), "list"], { timeoutMs: 60_000 });
+        assert.doesNotMatch(again.stderr, /removed/);
+        assert.ok(await hasAddress(1, IP2));
+      } finally {
+        await ok(1, ["stop", "web2", "--timeout", "5000"]);
+        await ok(1, ["stop", "web1", "--timeout", "5000"]);
+        await ok(1, ["undefine", "web2"]);
+        rmSync(join(lab.storageDir(), "vms/web2.disk"), { force: true });
+      }
     });
   });
 }

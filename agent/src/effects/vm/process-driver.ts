@@ -2,12 +2,12 @@
 // address on the bridge and a disk file on shared storage. The daemon runs inside the node, so
 // everything here is local: spawn, signals, `ip addr`, files under the node's private /run.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic, sleep } from "@ha/shared";
-import { removeVmAddress } from "./net.ts";
+import { deviceAddresses, removeVmAddress, vmAddressFromCmdline } from "./net.ts";
 import { buildNativeVmProgram, bundleVmProgram, PROCESS_VM_SCRIPT, type VmProgramKind } from "./vm-program.ts";
 import { checkVmName, parseVmDefinition, withVmError, type StopOptions, type VmDefinition, type VmDriver, type VmState } from "./driver.ts";
 
@@ -56,6 +56,8 @@ export class ProcessVmDriver implements VmDriver {
   private readonly startTimeoutMs: number;
   private vmCommand: Promise<VmCommand> | null = null;
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** The start-up clean-up of addresses left by killed VMs (once per driver); what it removed. */
+  private leftovers: Promise<string | null> | null = null;
 
   constructor(private readonly opts: ProcessDriverOptions = {}) {
     this.runtimeDir = opts.runtimeDir ?? "/run/corolistener/vms";
@@ -74,9 +76,52 @@ export class ProcessVmDriver implements VmDriver {
     return (this.vmCommand ??= this.opts.program === "node" ? this.nodeProgram() : this.nativeProgram());
   }
 
+  /** At start-up: builds the program and removes addresses left by killed VMs (the line says what it removed). */
   async prepare(): Promise<string> {
-    const p = await this.program();
-    return `process VM driver: VMs run ${p.kind === "native" ? p.file : `as Node.js programs (${p.args.join(" ")})`}`;
+    const [p, removed] = await Promise.all([this.program(), this.releaseLeftoverAddresses(false)]);
+    return `process VM driver: VMs run ${p.kind === "native" ? p.file : `as Node.js programs (${p.args.join(" ")})`}${removed ? `; ${removed}` : ""}`;
+  }
+
+  /**
+   * Once per driver, before its first start or listing (prepare() starts it at daemon start-up):
+   * removes from the bridge the address of every VM defined here that has no VM process here. A
+   * killed VM cannot drop its address, and neither an agent crash nor the lab's watchdog reset
+   * (which kills the node's processes but, unlike a reboot, keeps its interfaces) removes it: the
+   * VM, restarted on another node, would have its address on two nodes. Never rejects: a failure
+   * is part of the returned line. `log`: also write it to stderr (not called through prepare()).
+   */
+  private releaseLeftoverAddresses(log: boolean): Promise<string | null> {
+    if (this.leftovers) return this.leftovers;
+    this.leftovers = this.removeLeftoverAddresses().catch((err: Error) => `cannot remove addresses left by killed VMs: ${err.message}`);
+    return log ? this.leftovers.then((line) => (line && console.error(`process VM driver: ${line}`), line)) : this.leftovers;
+  }
+
+  private async removeLeftoverAddresses(): Promise<string | null> {
+    const files = (await readdir(this.definitionsDir).catch(() => [] as string[])).filter((f) => f.endsWith(".json"));
+    if (files.length === 0) return null;
+    const defs = await Promise.all(files.map((f) => this.definition(f.slice(0, -".json".length)).catch(() => null)));
+    // Running = a VM process in our namespace (not the pid file: a VM still booting has none yet).
+    const running = vmProcessesHere();
+    const keep = new Set([...running].flatMap(([, ip]) => (ip ? [ip] : [])));
+    const wanted = defs.filter((d): d is VmDefinition & { ip: string } => !!d?.ip && !running.has(d.name) && !keep.has(d.ip));
+    if (wanted.length === 0) return null;
+    const present = new Map((await deviceAddresses(this.bridge)).map((a) => [a.ip, a.prefix]));
+    const removed: string[] = [];
+    const failed: string[] = [];
+    for (const d of wanted) {
+      const prefix = present.get(d.ip);
+      if (prefix === undefined) continue;
+      present.delete(d.ip); // two definitions with one address: remove it once
+      await removeVmAddress({ ip: d.ip, prefix, dev: this.bridge }).then(
+        () => removed.push(`${d.name} ${d.ip}/${prefix}`),
+        (err: Error) => failed.push(`${d.name}: ${err.message}`),
+      );
+    }
+    const parts = [
+      ...(removed.length ? [`removed the addresses of VMs that do not run here (left by killed VMs) from ${this.bridge}: ${removed.join(", ")}`] : []),
+      ...(failed.length ? [`could not remove leftover VM addresses: ${failed.join("; ")}`] : []),
+    ];
+    return parts.length ? parts.join("; ") : null;
   }
 
   private async nativeProgram(): Promise<VmCommand> {
@@ -153,6 +198,7 @@ export class ProcessVmDriver implements VmDriver {
 
   async start(name: string): Promise<void> {
     return withVmError(name, "start", () => this.serial(name, async () => {
+      await this.releaseLeftoverAddresses(true); // never after our own VM took its address
       const def = await this.definition(name);
       if (!def) throw new Error("not defined on this node");
       if (!def.ip) throw new Error("the process driver needs an ip for the VM");
@@ -251,6 +297,7 @@ export class ProcessVmDriver implements VmDriver {
    * definition is read: the daemon lists after every start, and a node may hold hundreds of them.
    */
   async list(): Promise<Array<{ name: string; state: VmState }>> {
+    await this.releaseLeftoverAddresses(true);
     const names = async (dir: string, ext: string) =>
       new Set((await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(ext)).map((f) => f.slice(0, -ext.length)));
     const [defined, withPid] = await Promise.all([names(this.definitionsDir, ".json"), names(this.runtimeDir, ".pid")]);
@@ -298,6 +345,28 @@ export function isVmProcess(pid: number, name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** VM processes in our network namespace (one pass over /proc): name -> the address it was started with. */
+export function vmProcessesHere(): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  const myNet = readlinkSync("/proc/self/ns/net");
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      if (!cmdline.includes("ha-vm\0")) continue;
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (stat.charAt(stat.lastIndexOf(")") + 2) === "Z") continue;
+      if (readlinkSync(`/proc/${d}/ns/net`) !== myNet) continue;
+      const argv = cmdline.split("\0");
+      const name = argv[argv.indexOf("ha-vm") + 1];
+      if (argv.includes("ha-vm") && name) out.set(name, vmAddressFromCmdline(cmdline)?.ip);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
 }
 
 function signal(pid: number, sig: NodeJS.Signals) {
