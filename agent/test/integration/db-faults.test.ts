@@ -1,7 +1,7 @@
 // Issue 4, bad input and role changes on a real lab (one mariadbd per node):
 //  - a replica whose disk fills up stops receiving cleanly, with an incident on the primary; the
 //    primary goes on taking writes; once space is freed the replica catches up with nothing lost;
-//  - a replica with errant GTIDs is refused with a clear error and an incident on the primary;
+//  - a replica with errant GTIDs is re-cloned by its agent, with an incident on the primary;
 //  - switching a node's replication flag stops its replica and drops its copy, or starts it again.
 // n1 is the primary; n2's datadir is a 160 MB tmpfs inside its own mount namespace; n3 is a replica.
 import { describe, it, before, after } from "node:test";
@@ -130,36 +130,29 @@ describe("MariaDB bad input and role changes on the lab", { timeout: 240_000 }, 
     unguarded.stop();
   });
 
-  it("a replica with errant GTIDs: a clear error, an incident on the primary; rebuilt, it converges", async () => {
+  it("a replica with errant GTIDs: its agent re-clones it from the primary (what it discards is saved), an incident on the primary; it converges", async () => {
     const since = await lastIncidentId();
     // A stray local write on a replica (root bypasses read_only): a GTID the primary never had.
     await withConn(lab, OTHER, (c) => c.query(`INSERT INTO ${APP_DATABASE}.incidents (actor, kind, summary, reason) VALUES ('root', 'stray', 'stray', '')`));
     allRows.push(...(await writeRows(lab, PRIMARY, 5, "errant")));
     const bad = fx(OTHER);
-    await assert.rejects(bad.follow(PRIMARY, "test: follow n1"), /n3 has transactions the primary n1 does not have \(errant GTIDs: .*0-3-\d+.*\); it was left read-only and not replicating/);
-    bad.stop(); // no retries
-    const [inc] = await incidents("db-replica-failed", since);
+    assert.equal(await bad.follow(PRIMARY, "test: follow n1"), "repaired");
+    const [inc] = await incidents("db-repair", since);
     assert.ok(inc, "an incident on the primary");
-    assert.equal(inc.severity, "error");
-    assert.equal(inc.summary, "n3 cannot replicate from n1");
-    assert.match(inc.reason, /errant GTIDs: .*0-3-\d+.*Rebuild it: turn its replication off and on again/);
-    const h = (await fx(PRIMARY).watchOnce()).nodes.find((n) => n.nodeid === OTHER)!;
-    assert.equal(h.role, "replica");
-    assert.equal(h.replication, "error", JSON.stringify(h));
-    // Nothing acknowledged was lost on the primary or the healthy replica.
+    assert.equal(inc.severity, "warning");
+    assert.match(inc.summary, /^n3 diverged from n1 and was re-cloned from it in /);
+    assert.match(inc.reason, /discarded errant GTIDs: 0-3-\d+ .*saved in \S+-n3-errant\.sql/);
+    assert.deepEqual(await incidents("db-replica-failed", since), []);
+    // Nothing acknowledged was lost anywhere; the stray row is gone from n3.
     await assertAllPresentOnce(lab, PRIMARY, allRows);
     await waitConverged(lab, FULL, PRIMARY);
     await assertAllPresentOnce(lab, FULL, allRows);
-
-    // Rebuild it the documented way: replication off (drops the copy), then on (re-syncs).
-    const rebuild = fx(OTHER);
-    off.add(OTHER);
-    assert.equal(await rebuild.follow(PRIMARY, "test: replication off"), "no-copy");
-    off.delete(OTHER);
-    assert.equal(await rebuild.follow(PRIMARY, "test: replication on"), "replicating");
     await waitConverged(lab, OTHER, PRIMARY, 60_000);
     await assertAllPresentOnce(lab, OTHER, allRows);
-    rebuild.stop();
+    assert.deepEqual(await withConn(lab, OTHER, (c) => q(c, `SELECT id FROM ${APP_DATABASE}.incidents WHERE kind = 'stray'`)), []);
+    const h = (await bad.watchOnce()).nodes.find((n) => n.nodeid === OTHER)!;
+    assert.deepEqual([h.role, h.replication], ["replica", "running"]);
+    bad.stop();
   });
 
   it("switching a node's replication flag stops its replica and drops its copy, or starts it again", async () => {

@@ -3,6 +3,7 @@
 // address on the lab network; the replicas themselves replicate over the lab's control network).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import type { Lab } from "../../../lab/src/index.ts";
 import { APP_DATABASE, LAB_DB_USERS, connectNode, hostSocketPath } from "../../../lab/src/mariadb.ts";
@@ -25,15 +26,19 @@ export function replicationOf(lab: Lab, self: number, off: Set<number>, opts: { 
   });
 }
 
-/** The daemon's facade for a node, reaching nodes the test's way. */
+/**
+ * The daemon's facade for a node, reaching nodes the test's way (the re-clone's tools too: every
+ * node's socket; what a re-clone discards goes to the node's lab directory).
+ */
 export function effectsOf(lab: Lab, self: number, off: Set<number>, log: string[] = [], config: Partial<DatabaseConfig> = {}): DbEffects {
   return new DbEffects({
     self,
-    config: DatabaseConfigSchema.parse({ adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password, retryMs: 1000, ...config }),
+    config: DatabaseConfigSchema.parse({ adminPassword: LAB_DB_USERS.agent.password, replPassword: LAB_DB_USERS.repl.password, retryMs: 1000, discardDir: join(lab.nodeDir(self), "db-discarded"), ...config }),
     peers: () => lab.topo.nodes.map((n) => ({ nodeid: n.id, host: n.ctlAddr, replication: !off.has(n.id) })),
     log: (level, msg) => void log.push(`${level}: ${msg}`),
     connect: (id) => connectNode(lab, id),
     localTarget: DbTarget.parse({ socketPath: hostSocketPath(lab, self), user: "root", database: APP_DATABASE }),
+    cli: (id) => ({ socketPath: hostSocketPath(lab, id) }),
   });
 }
 

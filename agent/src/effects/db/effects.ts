@@ -5,7 +5,8 @@ import mysql from "mysql2/promise";
 import { z } from "zod";
 import { DbTarget, migrate } from "@ha/db";
 import { statfs } from "node:fs/promises";
-import { DbError, DbReplication, type DbPeer, type Phase, type PromotionReport } from "./replication.ts";
+import { DbDivergedError, DbError, DbReplication, type DbPeer, type Phase, type PromotionReport } from "./replication.ts";
+import { DbRepairError, divergence, localEligibility, describeRepair, rebuildFromPrimary, type DbCliTarget, type DbRepairStatus, type RepairReport } from "./repair.ts";
 import { assertWritable, exec, type SqlConn } from "./state.ts";
 import { diskAction, type DbHealthDoc, type DbNodeHealth } from "./health.ts";
 
@@ -31,6 +32,10 @@ export const DatabaseConfigSchema = z
     minFreeMb: z.number().nonnegative().default(512),
     /** How often the watch reads every node's DB state (for `corolistener -l` and incidents). */
     watchMs: z.number().int().positive().default(3000),
+    /** A diverged replica saves what it discards here before its agent re-clones it (repair.ts). */
+    discardDir: z.string().min(1).default("/var/lib/corolistener/db-discarded"),
+    /** Each step of a re-clone that runs a tool (dump, load, binlog decoding) gets at most this long. */
+    repairTimeoutMs: z.number().int().positive().default(600_000),
   })
   .strict();
 export type DatabaseConfig = z.output<typeof DatabaseConfigSchema>;
@@ -47,6 +52,8 @@ export type DbEffectsOptions = {
   connect?: (nodeid: number) => Promise<SqlConn>;
   /** Tests: where migrate() runs (default: the local socket). */
   localTarget?: DbTarget;
+  /** How mariadb-dump/mariadb/mariadb-binlog reach a node (re-clone); default: local socket for self, TCP for peers. */
+  cli?: (nodeid: number) => DbCliTarget;
 };
 
 type Incident = { kind: string; severity: "info" | "warning" | "error"; summary: string; reason: string; phases?: Phase[] };
@@ -69,6 +76,14 @@ export class DbEffects {
   private pausedForDisk = false;
   /** The problem of the local replica last recorded as an incident (recorded once each). */
   private reported: string | null = null;
+  /** The local node's re-clone (repair.ts): null while it never diverged. */
+  private repair: DbRepairStatus | null = null;
+  /** A re-clone the watch asked for is queued or running. */
+  private repairQueued = false;
+  /** Failed re-clones of the current problem, and when the next may start (backoff). */
+  private repairFailures = 0;
+  private nextRepairAt = 0;
+
 
   constructor(private readonly o: DbEffectsOptions) {
     const c = o.config;
@@ -119,13 +134,21 @@ export class DbEffects {
       "follow",
       reason,
       async () => {
-        const r = await this.replication.follow(master);
+        let r: string;
+        try {
+          r = await this.replication.follow(master);
+        } catch (err) {
+          if (!(err instanceof DbDivergedError)) throw err;
+          r = await this.repairOnFollow(master, err); // diverged or refused: re-clone, then it replicates
+        }
+        if (this.repair?.state === "diverged") this.repair = null; // it replicates: nothing to repair
         this.followFailing = false;
         this.pausedForDisk = false; // a fresh start: the guard looks again at its next reading
         return r;
       },
       (err) => {
         this.followFailing = true;
+        if (err instanceof DbRepairError) return { at: master, incident: this.repairFailedIncident(master, err) };
         return {
           at: master,
           incident: { kind: "db-replica-failed", severity: "error", summary: `n${this.o.self} cannot replicate from n${master}`, reason: `${reason}: ${err.message}` },
@@ -150,9 +173,12 @@ export class DbEffects {
     this.follow(master, `replication turned ${flag ? "on" : "off"} for n${this.o.self}`).catch(() => undefined);
   }
 
-  /** The watch's last reading of every node (null before the first one). */
+  /** The watch's last reading of every node (null before the first one); the local node's carries its re-clone state. */
   health(): DbHealthDoc | null {
-    return this.lastHealth;
+    const h = this.lastHealth;
+    if (!h || !this.repair) return h;
+    const repair = describeRepair(this.repair);
+    return { ...h, nodes: h.nodes.map((n) => (n.nodeid === this.o.self ? { ...n, repair } : n)) };
   }
 
   /** Starts the watch: reads every node's DB state, guards the local disk, records replica problems. */
@@ -175,11 +201,130 @@ export class DbEffects {
     this.lastHealth = { checkedAt: Date.now(), nodes };
     const me = nodes.find((n) => n.nodeid === this.o.self);
     if (me && me.role === "replica" && this.following !== null && this.selfPeer()?.replication) {
+      const diverged = divergence(me, nodes.find((n) => n.nodeid === this.following));
+      if (diverged) {
+        this.repairFromWatch(this.following, diverged); // not awaited: the watch goes on reading
+        return this.lastHealth;
+      }
+      if (this.repair?.state === "diverged" && me.replication === "running") this.repair = null;
       const acted = await this.guardDisk(me, this.following).catch((err: Error) => void this.o.log("warn", `database disk guard: ${err.message}`));
       await this.reportReplica(me, this.following);
       if (acted) this.lastHealth = { checkedAt: Date.now(), nodes: await this.replication.health() }; // show what the guard did
     }
     return this.lastHealth;
+  }
+
+  /** The local node's re-clone state (null: it never diverged), e.g. for the UI. */
+  repairState(): DbRepairStatus | null {
+    return this.repair;
+  }
+
+  /**
+   * May this node become master as far as its own database goes? eligible=false while it diverged,
+   * is being re-cloned, its replication is broken, or its mariadbd does not answer (from the
+   * watch's last reading); `reason` says why, or what it is ("replica running").
+   */
+  localProblem(): { eligible: boolean; reason: string } {
+    return localEligibility(this.lastHealth?.nodes.find((n) => n.nodeid === this.o.self), this.repair);
+  }
+
+  /** Resolves once the database actions queued so far (a re-clone the watch started included) are done. */
+  idle(): Promise<void> {
+    return this.enqueue(async () => undefined);
+  }
+
+  /** follow() found this node diverged or refused: re-clone it now, unless a failed attempt's backoff runs. */
+  private async repairOnFollow(master: number, err: DbDivergedError): Promise<string> {
+    const wait = this.nextRepairAt - Date.now();
+    if (wait > 0) throw new DbError(`${err.message} (the last re-clone failed; next attempt in ${Math.ceil(wait / 1000)} s)`);
+    await this.repairSelf(master, err.message, false);
+    return "repaired";
+  }
+
+  /** The watch saw the local replica diverged or refused: queue one re-clone (serialised with the other actions). */
+  private repairFromWatch(master: number, why: string) {
+    if (this.repairQueued || Date.now() < this.nextRepairAt) return;
+    this.repairQueued = true;
+    const gen = this.generation;
+    this.o.log("warn", `database watch: n${this.o.self} ${why}: re-cloning it from n${master}`);
+    this.enqueue(async () => {
+      if (gen !== this.generation || this.following !== master) return; // a newer action decides
+      try {
+        await this.repairSelf(master, why, true);
+      } catch (err) {
+        if (this.repairFailures === 1 && err instanceof DbRepairError) {
+          const incident = this.repairFailedIncident(master, err);
+          await this.record(master, incident).catch((e: Error) => this.o.log("warn", `incident not recorded on n${master} (${e.message}): ${incident.kind}: ${incident.summary}: ${incident.reason}`));
+        }
+      }
+    })
+      .catch(() => undefined)
+      .finally(() => (this.repairQueued = false));
+  }
+
+  /** Runs inside the queue. Records the db-repair incident; throws DbRepairError (backoff set). */
+  private async repairSelf(master: number, why: string, onlyIfNeeded: boolean): Promise<RepairReport | null> {
+    const c = this.o.config;
+    const since = Date.now();
+    let report: RepairReport | null;
+    try {
+      report = await rebuildFromPrimary({
+        self: this.o.self,
+        primary: master,
+        why,
+        replication: this.replication,
+        connect: this.o.connect ?? ((id: number) => this.connectTcpOrSocket(id)),
+        cli: (id) => this.cliTarget(id),
+        login: { user: c.adminUser, password: c.adminPassword },
+        discardDir: c.discardDir,
+        timeoutMs: c.repairTimeoutMs,
+        onlyIfNeeded,
+        onStart: (errant) => (this.repair = { state: "repairing", primary: master, since, why, errant }),
+        log: this.o.log,
+      });
+    } catch (e) {
+      const err = e instanceof DbRepairError ? e : new DbRepairError(`n${this.o.self} was not re-cloned from n${master}: ${(e as Error).message}`, [], false);
+      this.repairFailures++;
+      const delay = Math.min(c.retryMs * 2 ** (this.repairFailures - 1), 300_000);
+      this.nextRepairAt = Date.now() + delay;
+      this.repair = { state: "diverged", primary: master, since: this.repair?.state === "diverged" ? this.repair.since : since, why, failures: this.repairFailures, lastError: err.message, nextAttemptAt: this.nextRepairAt };
+      this.o.log("error", `${err.message} (attempt ${this.repairFailures}; next one in ${delay} ms at the earliest)`);
+      throw err;
+    }
+    if (!report) return null;
+    this.repairFailures = 0;
+    this.nextRepairAt = 0;
+    this.repair = { state: "repaired", primary: master, at: Date.now(), report };
+    this.followFailing = false;
+    this.reported = null;
+    this.pausedForDisk = false;
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    await this.record(master, {
+      kind: "db-repair",
+      severity: "warning",
+      summary: `n${this.o.self} diverged from n${master} and was re-cloned from it in ${s(report.totalMs)}`,
+      reason: [
+        `why: ${why}`,
+        `discarded errant GTIDs: ${report.errant || "none found"} (${report.discardedRows} row changes); saved in ${report.discardedFile}${report.dumpFiles.length ? ` and its full copy in ${report.dumpFiles.join(", ")}` : ""}`,
+        `re-cloned at ${report.position || "(empty)"}: ${report.clonedBytes} bytes, ${report.clonedRows ?? "?"} rows, in ${s(report.totalMs)} (${report.phases.map((p) => `${p.name} ${p.ms} ms`).join(", ")})`,
+        ...report.problems,
+      ].join("; "),
+      phases: report.phases,
+    }).catch((e: Error) => this.o.log("warn", `incident not recorded on n${master} (${e.message}): db-repair of n${this.o.self}: ${describeRepair(this.repair!)}`));
+    return report;
+  }
+
+  private repairFailedIncident(master: number, err: DbRepairError): Incident {
+    return { kind: "db-repair-failed", severity: "error", summary: `n${this.o.self} diverged from n${master} and could not be re-cloned`, reason: err.message, phases: err.phases };
+  }
+
+  private cliTarget(nodeid: number): DbCliTarget {
+    if (this.o.cli) return this.o.cli(nodeid);
+    const c = this.o.config;
+    if (nodeid === this.o.self) return { socketPath: c.socketPath };
+    const peer = this.o.peers().find((p) => p.nodeid === nodeid);
+    if (!peer) throw new DbError(`n${nodeid} is not in the node list`);
+    return { host: peer.host, port: peer.port ?? c.port };
   }
 
   /** Stops receiving before the disk is full; starts again once there is room. Nothing is lost either way. */

@@ -20,6 +20,8 @@ export type DbNodeHealth = {
   lagSeconds?: number | null;
   /** Everything this node has committed (GTID position). */
   gtid?: string;
+  /** The local node only: its re-clone, e.g. "diverged: being re-cloned from n2", "repaired at ..." (repair.ts describeRepair). */
+  repair?: string;
 };
 
 /** The watch's last reading, written into the daemon's status file for `corolistener -l`. */

@@ -292,6 +292,15 @@ export class DbReplication {
     }
   }
 
+  /**
+   * After a re-clone (repair.ts): starts this node's server, on `c` (which may hold the replication
+   * lock), replicating from `primary` with the checks of a follow; throws if it does not run.
+   */
+  async replicateSelfFrom(c: SqlConn, primary: number): Promise<void> {
+    const self = this.o.self;
+    await this.replicateFrom({ nodeid: self, peer: this.peer(self), conn: c, state: await readState(c) }, this.peer(primary), { wait: true });
+  }
+
   /** A replica follows only a finished primary: one that is writable. */
   private async waitWritable(master: number) {
     const deadline = this.now() + this.o.masterWaitMs;
@@ -430,9 +439,20 @@ function receivedPos(s: DbNodeState): GtidPos {
   return merged;
 }
 
+/**
+ * This node cannot replicate from the primary as it is: it has transactions the primary lacks, or
+ * the primary refused it (error 1236). Its agent re-clones it from the primary (repair.ts).
+ */
+export class DbDivergedError extends DbError {
+  override name = "DbDivergedError";
+}
+
 function errantError(nodeid: number, primary: number, detail: string) {
-  return new DbError(
-    `n${nodeid} has transactions the primary n${primary} does not have (errant GTIDs: ${detail}); it was left read-only and not replicating. Rebuild it: turn its replication off and on again (drops its copy and re-syncs from the primary)`,
+  const what = /Could not find GTID state|purged/i.test(detail)
+    ? `cannot replicate from the primary n${primary}: it needs transactions n${primary} no longer has in its binlogs (${detail})`
+    : `has transactions the primary n${primary} does not have (errant GTIDs: ${detail})`;
+  return new DbDivergedError(
+    `n${nodeid} ${what}; it was left read-only and not replicating. Its agent re-clones it from n${primary} by itself: it first saves what it discards (the errant transactions and a dump of its copy), then loads a fresh copy of n${primary} and replicates (incident db-repair)`,
   );
 }
 
