@@ -2,8 +2,9 @@
 //   node --import tsx agent/src/sim/cli.ts --seed 1234 --nodes 5 --steps 400 --trace
 //   node --import tsx agent/src/sim/cli.ts --seed 1 --runs 2000            (seeds 1..2000, 3-7 nodes, all cores)
 
-import type { Sabotage } from '../core/node-core.ts';
+import type { SimSabotage } from './model.ts';
 import { runBatch } from './batch.ts';
+import { DEFAULT_FAULT_MIX, type FaultMix } from './faults.ts';
 import { simulate, type LeaseMode, type Profile, type SimOptions } from './simulate.ts';
 
 interface CliArgs {
@@ -48,7 +49,7 @@ function parse(argv: string[]): CliArgs {
         opts.failback = fixed.failback = false;
         break;
       case '--sabotage':
-        opts.sabotage = fixed.sabotage = val() as Sabotage;
+        opts.sabotage = fixed.sabotage = val() as SimSabotage;
         break;
       case '--lease':
         opts.lease = fixed.lease = val() as LeaseMode;
@@ -56,6 +57,17 @@ function parse(argv: string[]): CliArgs {
       case '--no-faults':
         opts.faults = fixed.faults = 'none';
         break;
+      case '--faults': {
+        // Weights over the default mix, e.g. --faults partition=12,dbKill=4
+        const mix: Partial<FaultMix> = {};
+        for (const kv of val().split(',')) {
+          const [k, v] = kv.split('=');
+          if (k === undefined || !(k in DEFAULT_FAULT_MIX) || !Number.isFinite(Number(v))) throw new Error(`--faults: bad weight "${kv}" (families: ${Object.keys(DEFAULT_FAULT_MIX).join(', ')})`);
+          mix[k as keyof FaultMix] = Number(v);
+        }
+        opts.faults = fixed.faults = mix;
+        break;
+      }
       case '--trace':
         opts.trace = true;
         break;
@@ -68,7 +80,10 @@ function parse(argv: string[]): CliArgs {
       case '--help':
         console.log(
           'usage: cli.ts [--seed N] [--nodes N] [--steps N] [--vms N] [--profile default|fast] [--failback|--no-failback]\n' +
-            '              [--lease transition|short|mixed] [--sabotage KIND] [--no-faults] [--trace] [--runs N [--threads N]]',
+            '              [--lease transition|short|mixed] [--sabotage KIND] [--no-faults | --faults family=weight,...] [--trace]\n' +
+            '              [--runs N [--threads N]]\n' +
+            '  sabotage (must fail): no-lease, no-ip-wait, no-fence-wait, keep-vms-on-quorum-loss, no-start-handshake (core);\n' +
+            '                        one-ack, no-majority, clone-from-writable-only (database model)',
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough

@@ -1,8 +1,8 @@
 // The simulated effect layer: executes the core's actions with latency, one after another per
 // resource (as the real effect layer must), changes the physical state (cluster IP, panel, VMs,
 // shared storage) and answers with result events. Also checks the physical invariants:
-// one IP holder, one reachable panel (on the IP), one writable database primary, a VM active on
-// one node only, no start with a stale epoch.
+// one IP holder, one reachable panel (on the IP), a VM active on one node only, no start with a
+// stale epoch. The database actions go to database.ts.
 
 import type { CoreAction, CoreEvent, NodeConfig, NodeId, VmId } from '../core/types.ts';
 import type { Queue, SimNode } from './model.ts';
@@ -43,14 +43,15 @@ export class Effects {
       case 'StopPanel':
         n.wantPanel = false;
         return this.enqueue(n, 'panel', a);
+      // The database model runs its own queue (first attempt answered, failures retried).
       case 'PromoteDatabase':
         n.wantDb = true;
-        return this.enqueue(n, 'db', a);
+        return w.db.execute(n, a);
       case 'DemoteDatabase':
         n.wantDb = false;
-        return this.enqueue(n, 'db', a);
+        return w.db.execute(n, a);
       case 'FollowDatabase':
-        return this.enqueue(n, 'db', a);
+        return w.db.execute(n, a);
       case 'StartVm':
       case 'StopVm':
         return this.enqueue(n, `vm:${a.vm}`, a);
@@ -87,13 +88,6 @@ export class Effects {
       case 'StartPanel':
       case 'StopPanel':
         lat = a.type === 'StopPanel' && !n.phys.panel ? w.rng.int(1, 5) : w.rand(t.panelMs);
-        break;
-      case 'PromoteDatabase':
-      case 'FollowDatabase':
-        lat = w.rand(t.dbMs);
-        break;
-      case 'DemoteDatabase':
-        lat = n.phys.db ? w.rand(t.dbMs) : w.rng.int(1, 5);
         break;
       case 'StartVm': {
         // Invariants 3/4: nobody else may have this VM active when a start begins.
@@ -183,7 +177,8 @@ export class Effects {
   /** Power loss: everything physical on the node is gone. */
   powerOff(n: SimNode): void {
     for (const vm of n.phys.vms.keys()) this.active.get(vm)?.delete(n.id);
-    n.phys = { ip: false, panel: false, db: false, vms: new Map() };
+    n.phys = { ip: false, panel: false, vms: new Map() };
+    this.w.db.powerOff(n);
   }
 
   /** The physical outcome of a completed action; returns the event the agent gets, if special. */
@@ -217,19 +212,7 @@ export class Effects {
       }
       case 'StopPanel':
         n.phys.panel = false;
-        return null;
-      case 'PromoteDatabase': {
-        const other = w.nodes.find((m) => m !== n && m.phys.db);
-        if (other) {
-          w.violate('one-db-primary', `n${n.id} became database primary while n${other.id} is still writable`);
-          return null;
-        }
-        n.phys.db = true;
-        return null;
-      }
-      case 'DemoteDatabase':
-      case 'FollowDatabase':
-        n.phys.db = false;
+        w.db.panelStopped(n);
         return null;
       case 'StartVm':
         this.setVm(n, a.vm, ok ? 'running' : null);

@@ -31,7 +31,9 @@ export type Fault =
   /** The agent process dies (VMs, addresses and corosync stay) and restarts after `ms`. */
   | { kind: 'agent-crash'; node: NodeId; ms: number }
   /** The node's lease timing changes (corosync.conf reload with another token): only in 'mixed' lease schedules. */
-  | { kind: 'lease-change'; node: NodeId; leaseMs: number };
+  | { kind: 'lease-change'; node: NodeId; leaseMs: number }
+  /** mariadbd dies; it comes back (read-only, replication stopped) after `ms`. */
+  | { kind: 'db-kill'; node: NodeId; ms: number };
 
 export type FaultKind = Fault['kind'];
 
@@ -51,6 +53,7 @@ export interface FaultMix {
   elect: number;
   stopHang: number;
   agentCrash: number;
+  dbKill: number;
 }
 
 export const DEFAULT_FAULT_MIX: Readonly<FaultMix> = Object.freeze({
@@ -68,6 +71,7 @@ export const DEFAULT_FAULT_MIX: Readonly<FaultMix> = Object.freeze({
   elect: 1,
   stopHang: 1,
   agentCrash: 2,
+  dbKill: 2,
 });
 
 export interface ScheduledFault {
@@ -92,6 +96,8 @@ export function describeFault(f: Fault): string {
       return `agent crash n${f.node}, restart after ${f.ms} ms`;
     case 'lease-change':
       return `lease timing of n${f.node} -> ${f.leaseMs} ms`;
+    case 'db-kill':
+      return `kill mariadbd on n${f.node}, back after ${f.ms} ms`;
     case 'prio':
       return `prio n${f.node} = ${f.prio}`;
     case 'maintenance':
@@ -179,6 +185,9 @@ export function generateFaults(rng: Prng, nodeCount: number, durationMs: number,
       case 'agentCrash':
         add(t, { kind: 'agent-crash', node: n, ms: rng.chance(0.5) ? rng.int(50, 1_500) : rng.int(1_500, 8_000) });
         break;
+      case 'dbKill':
+        add(t, { kind: 'db-kill', node: n, ms: rng.chance(0.5) ? rng.int(300, 2_000) : rng.int(2_000, 10_000) });
+        break;
     }
     t += rng.int(Math.round(meanGapMs / 3), Math.round((meanGapMs * 5) / 3));
   }
@@ -249,5 +258,7 @@ export function applyFault(w: World, f: Fault): void {
       return w.crashAgent(w.node(f.node), f.ms);
     case 'lease-change':
       return w.changeLease(f.node, f.leaseMs);
+    case 'db-kill':
+      return w.db.kill(w.node(f.node), f.ms);
   }
 }

@@ -1,6 +1,8 @@
-// End-of-run liveness check. The safety invariants are checked online by the world after every
-// step and every effect (see world.ts: one-ip, one-panel, one-master, agreement, minority-holds,
-// lease, vm-exclusive, vm-epoch, self-fence).
+// End-of-run liveness check, and the database checkers. The other safety invariants are checked
+// online by the world after every step and every effect (see world.ts: one-ip, one-panel,
+// one-master, agreement, minority-holds, lease, vm-exclusive, vm-epoch, self-fence); the database
+// ones (db-ack-lost, db-split-brain, one-db-primary, db-discard) by database.ts with the functions
+// at the end of this file.
 
 import type { World } from './world.ts';
 
@@ -29,6 +31,8 @@ export function livenessProblems(w: World, firstOnly = false): string[] {
   const panelHolders = nodes.filter((n) => n.phys.panel).map((n) => n.id);
   if (master !== null && (ipHolders.length !== 1 || ipHolders[0] !== master)) problems.push(`cluster IP on [${ipHolders.join(',')}], master is n${master}`);
   if (master !== null && (panelHolders.length !== 1 || panelHolders[0] !== master)) problems.push(`panel on [${panelHolders.join(',')}], master is n${master}`);
+  // The database follows the master: writable there, every other copy replicating from it.
+  if (master !== null && masters.size === 1) problems.push(...w.db.livenessProblems(master));
 
   // Every VM that should run runs exactly once, on its recorded owner; a VM without an owner
   // is acceptable only if it really fits nowhere.
@@ -58,4 +62,64 @@ export function livenessProblems(w: World, firstOnly = false): string[] {
     }
   }
   return problems;
+}
+
+// ---------------------------------------------------------------------------
+// The database (checked online by database.ts). Log entries are shared objects: the entry at
+// position k of a log stands for the whole history up to k (see database.ts).
+
+export interface DbProblem {
+  invariant: string;
+  message: string;
+}
+
+/** What a log position holds, for the checkers. */
+interface Positioned {
+  id: string;
+  seq: number;
+  acked?: boolean;
+  discarded?: boolean;
+}
+
+/**
+ * (a) No acknowledged write is lost: a copy that becomes a writable primary has every write
+ * acknowledged so far (`lastAcked`: the furthest one; (b) makes every other one part of its history).
+ */
+export function ackLostProblem(node: number, log: readonly Positioned[], lastAcked: Positioned | null): DbProblem | null {
+  if (lastAcked === null || log[lastAcked.seq - 1] === lastAcked) return null;
+  const at = log[lastAcked.seq - 1];
+  return {
+    invariant: 'db-ack-lost',
+    message: `n${node} became a writable primary without acknowledged write ${lastAcked.id} (position ${lastAcked.seq}; its copy has ${at === undefined ? `only ${log.length} entries` : `${at.id} there`})`,
+  };
+}
+
+/**
+ * (b) One history: the primary acknowledging a write has every write acknowledged before (two
+ * primaries acknowledging in histories that diverged is a database split brain).
+ */
+export function historyProblem(node: number, log: readonly Positioned[], lastAcked: Positioned | null): DbProblem | null {
+  if (lastAcked === null || log[lastAcked.seq - 1] === lastAcked) return null;
+  return { invariant: 'db-split-brain', message: `n${node} acknowledges a write in a history without the acknowledged write ${lastAcked.id} (position ${lastAcked.seq})` };
+}
+
+/** (b) At most one node can get a majority to acknowledge at a time (checked when one becomes writable). */
+export function splitPrimaryProblem(dbs: { canAcknowledge(id: number): boolean; followersOf(id: number): number[]; readonly copies: ReadonlyArray<{ writable: boolean }> }, node: number): DbProblem | null {
+  for (let id = 1; id < dbs.copies.length; id++) {
+    if (id !== node && dbs.canAcknowledge(id)) {
+      return { invariant: 'one-db-primary', message: `n${node} became writable while n${id} is writable with a majority of copies following it (${dbs.followersOf(id).map((f) => `n${f}`).join(', ')})` };
+    }
+  }
+  return null;
+}
+
+/** (c) A rebuilt copy throws away only writes that were never acknowledged... */
+export function discardProblem(lost: readonly Positioned[]): DbProblem | null {
+  const e = lost.find((x) => x.acked === true);
+  return e === undefined ? null : { invariant: 'db-discard', message: `acknowledged write ${e.id} (position ${e.seq}) is thrown away` };
+}
+
+/** (c) ...and a write some copy threw away is never acknowledged afterwards. */
+export function lateAckProblem(e: Positioned): DbProblem | null {
+  return e.discarded === true ? { invariant: 'db-discard', message: `write ${e.id} (position ${e.seq}) is acknowledged after a copy threw it away` } : null;
 }

@@ -3,6 +3,7 @@
 
 import type { CoreOptions, NodeCore, Sabotage } from '../core/node-core.ts';
 import type { CoreAction, CoreEvent, NodeConfig, NodeId, Settings, VmId, VmSpec } from '../core/types.ts';
+import type { DbEv } from './database.ts';
 import type { Fault } from './faults.ts';
 import type { Scheduled } from './heap.ts';
 import type { Prng } from './prng.ts';
@@ -41,6 +42,23 @@ export interface SimTiming {
   agentLateMs: Range;
   /** Duration of a hung VM stop. */
   hangMs: number;
+  // The database (database.ts)
+  /** Between two client writes (through the cluster IP). */
+  clientMs: Range;
+  /** Replication and its acknowledgement, one way. */
+  replMs: Range;
+  /** A promotion's survey of the copies (connect, read state, freeze). */
+  surveyMs: Range;
+  /** A promotion catching up from a more advanced copy. */
+  catchUpMs: Range;
+  /** How long a promotion waits for a majority to take its epoch row. */
+  epochWaitMs: number;
+  /** How long a follow waits for the master to become writable. */
+  masterWaitMs: number;
+  /** A failed DB action is retried this often until a newer one replaces it. */
+  dbRetryMs: number;
+  /** Re-cloning a diverged copy. */
+  rebuildMs: Range;
 }
 
 export const DEFAULT_TIMING: Readonly<SimTiming> = Object.freeze({
@@ -67,7 +85,26 @@ export const DEFAULT_TIMING: Readonly<SimTiming> = Object.freeze({
   agentLateChance: 0.08,
   agentLateMs: [4000, 9000] as Range,
   hangMs: 12_000,
+  clientMs: [100, 500] as Range,
+  replMs: [1, 8] as Range,
+  surveyMs: [5, 60] as Range,
+  catchUpMs: [10, 300] as Range,
+  epochWaitMs: 2000,
+  masterWaitMs: 5000,
+  dbRetryMs: 2000,
+  rebuildMs: [500, 3000] as Range,
 });
+
+/** Simulator-only sabotage of the database model (the checker must catch it). */
+export type DbSabotage =
+  /** Acknowledge a write once one replica has it (MariaDB semi-sync), not a majority. */
+  | 'one-ack'
+  /** Promote from whatever copies answer, writable without a majority holding the epoch. */
+  | 'no-majority'
+  /** Re-clone a diverged copy only from a writable primary (liveness: must deadlock sometimes). */
+  | 'clone-from-writable-only';
+export type SimSabotage = Sabotage | DbSabotage;
+export const DB_SABOTAGES: readonly DbSabotage[] = ['one-ack', 'no-majority', 'clone-from-writable-only'];
 
 export interface Violation {
   at: number;
@@ -90,6 +127,7 @@ export type EvBody =
   | { kind: 'config-lands'; version: number; nodes: NodeConfig[] }
   | { kind: 'heal' }
   | { kind: 'settle'; deadline: number; stableMs: number }
+  | { kind: 'db'; ev: DbEv }
   | { kind: 'end' };
 
 export type Ev = Scheduled & EvBody;
@@ -146,7 +184,7 @@ export interface SimNode {
   lastArrival: number;
   queues: Map<string, Queue>;
   /** Physical state: what the kernel / hypervisor really has. */
-  phys: { ip: boolean; panel: boolean; db: boolean; vms: Map<VmId, 'starting' | 'running' | 'stopping'> };
+  phys: { ip: boolean; panel: boolean; vms: Map<VmId, 'starting' | 'running' | 'stopping'> };
   /** Mirrors of what the core asked for (from its actions). */
   wantIp: boolean;
   wantPanel: boolean;
@@ -162,6 +200,8 @@ export interface SimNode {
   stopHang: boolean;
   lastInventoryAt: number;
   lastSequenced: number;
+  /** The last term the node's agents saw (the daemon persists it: CoreOptions.initialTerm). */
+  persistedTerm: number;
 }
 
 export interface WorldConfig {
@@ -178,7 +218,7 @@ export interface WorldConfig {
   nodeSettings?: Map<NodeId, Settings>;
   timing: SimTiming;
   makeCore: (id: NodeId, settings: Settings, options: CoreOptions) => NodeCore;
-  sabotage: Sabotage | undefined;
+  sabotage: SimSabotage | undefined;
   trace: boolean;
 }
 
@@ -203,7 +243,7 @@ export function newSimNode(id: NodeId): SimNode {
     ringId: null,
     lastArrival: 0,
     queues: new Map(),
-    phys: { ip: false, panel: false, db: false, vms: new Map() },
+    phys: { ip: false, panel: false, vms: new Map() },
     wantIp: false,
     wantPanel: false,
     wantDb: false,
@@ -216,5 +256,6 @@ export function newSimNode(id: NodeId): SimNode {
     stopHang: false,
     lastInventoryAt: 0,
     lastSequenced: 0,
+    persistedTerm: 0,
   };
 }

@@ -3,10 +3,11 @@
 // (safety: checked after every step; liveness: checked at the end).
 
 import { transitionLeaseMs } from '../core/lease.ts';
-import { createNodeCore, type CoreOptions, type NodeCore, type Sabotage } from '../core/node-core.ts';
+import { createNodeCore, type CoreOptions, type NodeCore } from '../core/node-core.ts';
 import { placeVms } from '../core/placement.ts';
 import { resolveSettings, type NodeConfig, type NodeId, type Settings, type VmId, type VmSpec } from '../core/types.ts';
 import { DEFAULT_FAULT_MIX, describeFault, generateFaults, type FaultMix, type ScheduledFault } from './faults.ts';
+import type { SimSabotage } from './model.ts';
 import { Prng } from './prng.ts';
 import { DEFAULT_TIMING, World, type SimTiming, type Violation } from './world.ts';
 
@@ -46,8 +47,8 @@ export interface SimOptions {
   faultGapMs?: number;
   settings?: Partial<Settings>;
   timing?: Partial<SimTiming>;
-  /** Deliberately broken core, for checking the checker. */
-  sabotage?: Sabotage;
+  /** Deliberately broken core (or database model), for checking the checker. */
+  sabotage?: SimSabotage;
   trace?: boolean;
   /** Longest allowed settle time after healing (default: derived from the timeouts). */
   quietMs?: number;
@@ -109,6 +110,9 @@ export const FAST_TIMING: Partial<SimTiming> = Object.freeze({
   agentStartMs: [0, 600] as const,
   agentLateMs: [1500, 4000] as const,
   hangMs: 4000,
+  masterWaitMs: 3000,
+  dbRetryMs: 1000,
+  rebuildMs: [300, 1500] as const,
 });
 
 export function simulate(opts: SimOptions): SimResult {
@@ -209,6 +213,10 @@ export function quietPeriod(s: Settings, t: SimTiming): number {
     s.startupGraceMs +
     2 * t.vmStartMs[1] +
     s.vmRetryMs +
+    // The database: a promotion retried, a copy re-cloned, a follow that waited for it.
+    2 * t.dbRetryMs +
+    t.epochWaitMs +
+    t.rebuildMs[1] +
     2000
   );
 }
@@ -220,6 +228,7 @@ export function replayCommand(opts: SimOptions, profile: Profile): string {
   if (opts.lease !== undefined && opts.lease !== 'transition') parts.push(`--lease ${opts.lease}`);
   if (opts.sabotage !== undefined) parts.push(`--sabotage ${opts.sabotage}`);
   if (opts.faults === 'none') parts.push('--no-faults');
+  else if (opts.faults !== undefined) parts.push(`--faults ${Object.entries(opts.faults).map(([k, v]) => `${k}=${v}`).join(',')}`);
   parts.push('--trace');
   return parts.join(' ');
 }

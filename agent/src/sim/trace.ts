@@ -28,6 +28,8 @@ function summarizeEvent(ev: CoreEvent): string {
       return `quorum ${ev.quorate ? 'yes' : 'NO'} [${ev.members.join(',')}]`;
     case 'action-result':
       return `result ${ev.action.type}${'vm' in ev.action ? ` ${ev.action.vm}` : ''} ${ev.ok ? 'ok' : 'FAILED'}`;
+    case 'db-health':
+      return `db-health ${ev.eligible ? 'eligible' : `NOT eligible: ${ev.reason}`}`;
     case 'storage-write':
       return `storage-write ${ev.ok ? 'ok' : 'FAILED'}`;
     case 'storage-read':
@@ -52,6 +54,8 @@ function summarizeAction(a: CoreAction): string {
       return `SetOwnership ${a.vm} -> n${a.node} e${a.epoch}`;
     case 'SetNodeStatus':
       return `SetNodeStatus n${a.nodeid} ${a.status}`;
+    case 'PromoteDatabase':
+      return `PromoteDatabase t${a.term}: ${a.reason}`;
     default:
       return `${a.type}: ${a.reason}`;
   }

@@ -8,11 +8,12 @@
 import { quorumNeed } from '../core/election.ts';
 import type { CoreEvent, Decision, Heartbeat, NodeConfig, NodeId, Settings, VmId } from '../core/types.ts';
 import { Corosync } from './corosync.ts';
+import { Databases } from './database.ts';
 import { Effects } from './effects.ts';
 import { applyFault, type Fault } from './faults.ts';
 import { EventHeap } from './heap.ts';
 import { livenessProblems } from './invariants.ts';
-import { newSimNode, type Ev, type EvBody, type Range, type SimNode, type SimTiming, type Violation, type WorldConfig } from './model.ts';
+import { DB_SABOTAGES, newSimNode, type DbSabotage, type Ev, type EvBody, type Range, type SimNode, type SimTiming, type Violation, type WorldConfig } from './model.ts';
 import type { Prng } from './prng.ts';
 import { traceStep } from './trace.ts';
 
@@ -42,6 +43,7 @@ export class World {
   readonly t: SimTiming;
   readonly corosync: Corosync;
   readonly effects: Effects;
+  readonly db: Databases;
   private readonly heap = new EventHeap<Ev>();
   private seq = 0;
   private convergedSince: number | null = null;
@@ -56,6 +58,7 @@ export class World {
     for (let id = 1; id <= cfg.nodeCount; id++) this.nodes.push(newSimNode(id));
     this.corosync = new Corosync(this, quorumNeed(cfg.nodeCount));
     this.effects = new Effects(this);
+    this.db = new Databases(this);
   }
 
   node(id: NodeId): SimNode {
@@ -180,6 +183,8 @@ export class World {
         return this.heal();
       case 'settle':
         return this.onSettle(e.deadline, e.stableMs);
+      case 'db':
+        return this.db.on(e.ev);
       case 'end':
         this.stopped = true;
         return;
@@ -217,6 +222,7 @@ export class World {
     n.agentPaused = false;
     n.frozen = false;
     this.log(`n${n.id} boots`);
+    this.db.boot(n);
     this.corosync.topologyChanged();
     // corosync is up now; the agent follows after a while (agents of a cluster start staggered).
     const t = this.t;
@@ -233,7 +239,10 @@ export class World {
     n.agentPaused = false;
     n.needsQuorum = true;
     n.lastArrival = this.now;
-    n.core = this.cfg.makeCore(n.id, this.settingsOf(n.id), { incarnation: n.incarnation, sabotage: this.cfg.sabotage });
+    const sabotage = this.cfg.sabotage;
+    const coreSabotage = sabotage === undefined || DB_SABOTAGES.includes(sabotage as DbSabotage) ? undefined : (sabotage as Exclude<typeof sabotage, DbSabotage>);
+    // The daemon persists the term: a restarted agent continues from it.
+    n.core = this.cfg.makeCore(n.id, this.settingsOf(n.id), { incarnation: n.incarnation, sabotage: coreSabotage, initialTerm: n.persistedTerm });
     if (n.phys.ip) this.count('agent restarted holding the IP');
     if (n.phys.vms.size > 0) this.count('agent restarted with VMs');
     this.log(`n${n.id} agent starts (incarnation ${n.incarnation})${n.phys.ip ? ', cluster IP still assigned' : ''}${n.phys.vms.size ? `, VMs ${[...n.phys.vms.keys()].join(',')} still running` : ''}`);
@@ -241,6 +250,7 @@ export class World {
     this.arrive(n, { type: 'config', now: 0, version: cfg.version, nodes: cfg.nodes.map((x) => ({ ...x })) }, -1, 0, false);
     this.arrive(n, { type: 'local-vms', now: 0, running: [...n.phys.vms.keys()] }, -1, 0, false);
     this.arrive(n, this.inventoryEvent(), -1, 0, false);
+    this.db.agentStarted(n);
     this.schedule(this.now + this.rng.int(1, this.s.tickMs), { kind: 'tick', node: n.id, agentGen: n.agentGen });
     this.corosync.agentStarted(n);
   }
@@ -257,6 +267,7 @@ export class World {
   }
 
   private stopAgent(n: SimNode): void {
+    this.db.agentStopped(n);
     n.agentUp = false;
     n.agentGen += 1;
     n.core = null;
@@ -383,6 +394,7 @@ export class World {
   /** Invariants about what one node just decided. */
   private afterStep(n: SimNode, ringId: number, pos: number): void {
     const role = n.core!.role();
+    if (role.term > n.persistedTerm) n.persistedTerm = role.term;
     const fenced = role.selfStatus === 'network_isolation' || role.selfStatus === 'storage_isolation';
     if (!fenced) n.fencedAt = null;
     else if (n.fencedAt === null) n.fencedAt = this.now;
@@ -438,6 +450,8 @@ export class World {
         this.firstMaster = Number(/: master n(\d+)/.exec(d.reason)?.[1] ?? 0) || null;
       }
       else if (d.kind === 'election' && d.reason.startsWith('startup grace over')) this.count('startup grace expired');
+      else if (d.kind === 'election' && d.reason.startsWith('term ') && d.reason.includes("no member's database can be primary")) this.count("master elected: no member's database can be primary");
+      else if (d.kind === 'election' && d.reason.startsWith('term ') && d.reason.includes(': database ')) this.count('master elected: a better one whose database cannot be primary passed over');
       else if (d.kind === 'vm' && d.reason.includes('now owned by')) this.count('ownership changes (per member)');
       else if (d.kind === 'vm' && d.reason.startsWith('drain: ') && d.reason.includes('stopped')) this.count('drain step confirmed (per member)');
       else if (d.kind === 'status') {
@@ -481,6 +495,7 @@ export class World {
       n.agentPaused = false;
       this.drain(n);
     }
+    this.db.heal();
     this.corosync.topologyChanged();
   }
 
