@@ -1,7 +1,8 @@
 // The node daemon: corosync events -> HA core -> effects. All decisions live in core/; this file only
 // translates events, executes actions and reports their results back as events.
 import { performance } from "node:perf_hooks";
-import { rmSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { coalesce } from "@ha/shared";
 import { CorosyncClient, type ClusterEvent, type ClusterSnapshot } from "./corosync/index.ts";
@@ -34,6 +35,9 @@ const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta
 fileURLToPath(TSX_LOADER); // fail early if the layout is unexpected
 
 const now = () => performance.now();
+/** How often the local database's eligibility is looked at, and how long a silent server is forgiven. */
+const DB_HEALTH_MS = 500;
+const DB_DOWN_GRACE_MS = 5000;
 const NO_STORAGE = "no shared storage configured (storageDir)";
 
 function nodesFrom(s: Pick<ClusterSnapshot, "nodes">): NodeConfig[] {
@@ -69,11 +73,16 @@ export class Daemon {
   private readonly addedNames = new Map<number, string>();
   /** null until the first report: "no VM runs here" must be said once too (the core waits for it). */
   private lastLocalVms: string | null = null;
-  /** Actions on one resource run strictly in order (the core relies on it): "ip" (IP and panel), "vm:<name>". */
+  /** Actions on one resource run strictly in order (the core relies on it): "ip", "panel", "vm:<name>". */
   private readonly queues = new Map<string, Promise<unknown>>();
   private tick: NodeJS.Timeout | null = null;
   /** How the lease was last derived (logged when it changes, e.g. a corosync.conf reload). */
   private leaseSource = "";
+  /** The database eligibility last fed to the core ("ok" or the reason), and since when the server is down. */
+  private dbHealthKey = "";
+  private dbDownSince: number | null = null;
+  private dbHealthTimer: NodeJS.Timeout | null = null;
+  private savedTerm = 0;
   /** File replication: runs only while this node is master (README "File replication"). */
   private fileSync: FileSyncSchedule | null = null;
 
@@ -169,7 +178,8 @@ export class Daemon {
       });
     }
     this.fileSync = createFileSyncSchedule(c, localNodeId, () => nodesFrom(this.client.snapshot()), this.log);
-    this.core = createNodeCore(localNodeId, this.haSettings(), { incarnation: Date.now(), leftoversReleased: this.ip !== null });
+    this.core = createNodeCore(localNodeId, this.haSettings(), { incarnation: Date.now(), leftoversReleased: this.ip !== null, initialTerm: this.readTerm() });
+    if (this.db) this.dbHealthTimer = setInterval(() => this.checkDbHealth(), DB_HEALTH_MS);
     if (c.testIp) {
       const onError = (message: string) => this.log.warn({ testIp: c.testIp }, message);
       this.testIp = new TestIpProbe(c.testIp, { intervalMs: resolveSettings(this.haSettings()).testIpProbeMs, onError }).start();
@@ -178,6 +188,55 @@ export class Daemon {
     this.log.info({ localNodeId }, "HA core started");
     this.tick = setInterval(() => this.feed({ type: "tick", now: now() }), 100);
     void this.pollVms();
+  }
+
+  /** The term an earlier run of this agent reached (0: none): terms, and so DB epochs, keep growing. */
+  private readTerm(): number {
+    try {
+      return Number(JSON.parse(readFileSync(this.termFile, "utf8")).term) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  private get termFile() {
+    return join(dirname(this.config.statusFile), "term.json");
+  }
+
+  /** Persists the term when it grows (before the actions of that step run: a promotion uses it). */
+  private saveTerm(term: number) {
+    if (term <= this.savedTerm) return;
+    this.savedTerm = term;
+    try {
+      // /run: kept across agent restarts (the common case), not reboots, where the epochs a
+      // promotion sees keep growing anyway (db-role.ts nextEpoch).
+      writeFileSync(`${this.termFile}.tmp`, JSON.stringify({ term }));
+      renameSync(`${this.termFile}.tmp`, this.termFile);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "cannot persist the term");
+    }
+  }
+
+  /**
+   * Can the local database become primary? Fed to the core when that changes (mastership follows
+   * the database). A server that does not answer counts only after DB_DOWN_GRACE_MS: a mariadbd
+   * that restarts in a moment is promoted again in place rather than moving the master.
+   */
+  private checkDbHealth() {
+    if (!this.db) return;
+    let { eligible, reason } = this.db.localProblem();
+    const me = this.db.health()?.nodes.find((n) => n.nodeid === this.localNodeId);
+    if (me && !me.reachable) {
+      this.dbDownSince ??= now();
+      if (now() - this.dbDownSince < DB_DOWN_GRACE_MS) eligible = true;
+    } else this.dbDownSince = null;
+    const blocker = this.db.promotionBlocker();
+    if (eligible && blocker) [eligible, reason] = [false, `its last promotion failed: ${blocker}`];
+    const key = eligible ? "ok" : reason;
+    if (key === this.dbHealthKey) return;
+    this.dbHealthKey = key;
+    this.log.info({ eligible, reason }, eligible ? "database can be primary here" : `database cannot be primary here: ${reason}`);
+    this.feed({ type: "db-health", now: now(), eligible, reason: eligible ? "" : reason });
   }
 
   /** corosync.conf's nodes with the RAM each offers: what the core compares desired node lists with. */
@@ -375,6 +434,7 @@ export class Daemon {
     if (!this.core) return;
     const r = this.core.step(event);
     for (const d of r.decisions) this.log.info({ kind: d.kind }, d.reason);
+    this.saveTerm(this.core.role().term);
     this.watchdog?.pet(r.watchdogDeadline - now());
     // Before the actions run: some of them feed their results back synchronously.
     this.failover?.observe({ event, actions: r.actions, decisions: r.decisions, view: this.core.view(), wall: Date.now() });
@@ -415,10 +475,14 @@ export class Daemon {
         return this.result(a, this.inOrder("ip", () => this.ip?.assign() ?? Promise.resolve()));
       case "ReleaseClusterIp":
         return this.result(a, this.inOrder("ip", () => this.ip?.release() ?? Promise.resolve()));
-      case "StartPanel":
-        return this.result(a, this.inOrder("ip", () => this.panel!.start(a.kind)));
+      case "StartPanel": {
+        // The panel binds the cluster IP: it starts once the IP actions before it are done. It has
+        // a queue of its own so that a slow panel never holds up a release of the IP.
+        const ipBefore = (this.queues.get("ip") ?? Promise.resolve()).catch(() => undefined);
+        return this.result(a, this.inOrder("panel", () => ipBefore.then(() => this.panel!.start(a.kind))));
+      }
       case "StopPanel":
-        return this.result(a, this.inOrder("ip", () => this.panel!.stop()));
+        return this.result(a, this.inOrder("panel", () => this.panel!.stop()));
       case "SendCpg":
         return void this.client.send(encodeEnvelope({ ch: "core", msg: a.msg })).catch((err: Error) => this.log.debug({ err: err.message }, "CPG send failed"));
       case "WriteHeartbeat": {
@@ -454,7 +518,7 @@ export class Daemon {
       case "PromoteDatabase":
         return this.result(
           a,
-          this.db?.promote(a.reason).then((r) => this.failover?.tracker.dbWritable(Date.now() - (r.totalMs - r.writableAfterMs))) ?? Promise.resolve(),
+          this.db?.promote(a.reason, a.term).then((r) => this.failover?.tracker.dbWritable(Date.now() - (r.totalMs - r.writableAfterMs))) ?? Promise.resolve(),
         );
       case "FollowDatabase":
         return this.result(a, this.db?.follow(a.master, a.reason) ?? Promise.resolve());
@@ -493,6 +557,7 @@ export class Daemon {
   async stop(signal: string) {
     this.log.info({ signal }, "stopping: releasing the cluster IP and the panel");
     if (this.tick) clearInterval(this.tick);
+    if (this.dbHealthTimer) clearInterval(this.dbHealthTimer);
     this.testIp?.stop();
     this.fileSync?.stop();
     await this.panel?.stop().catch(() => undefined);

@@ -8,12 +8,12 @@ import type mysql from "mysql2/promise";
 import type { Lab } from "../../../lab/src/index.ts";
 import { APP_DATABASE, LAB_DB_USERS, connectNode, hostSocketPath } from "../../../lab/src/mariadb.ts";
 import { migrate, DbTarget } from "@ha/db";
-import { DbReplication } from "../../src/effects/db/replication.ts";
+import { DbReplication, type DbReplicationOptions } from "../../src/effects/db/replication.ts";
 import { DbEffects, DatabaseConfigSchema, type DatabaseConfig } from "../../src/effects/db/effects.ts";
 import { readState } from "../../src/effects/db/state.ts";
 import { containsPos, formatGtidPos } from "../../src/effects/db/gtid.ts";
 
-export function replicationOf(lab: Lab, self: number, off: Set<number>, opts: { catchUpTimeoutMs?: number } = {}): DbReplication {
+export function replicationOf(lab: Lab, self: number, off: Set<number>, opts: Partial<DbReplicationOptions> = {}): DbReplication {
   return new DbReplication({
     self,
     peers: () => lab.topo.nodes.map((n) => ({ nodeid: n.id, host: n.ctlAddr, replication: !off.has(n.id) })),

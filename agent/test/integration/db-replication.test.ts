@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab } from "../../../lab/src/index.ts";
-import { APP_DATABASE, startMariadb } from "../../../lab/src/mariadb.ts";
+import { APP_DATABASE, connectNode, startMariadb } from "../../../lab/src/mariadb.ts";
 import { readState } from "../../src/effects/db/state.ts";
 import { errantGtids, formatGtidPos } from "../../src/effects/db/gtid.ts";
 import { effectsOf, semiSyncStatus, writeRows, assertAllPresentOnce, panelConn, q, replicationOf, startStream, waitConverged, waitFor, withConn } from "./db-lab.ts";
@@ -63,7 +63,7 @@ describe("MariaDB replication on the lab", { timeout: 170_000 }, () => {
     assert.equal(inc?.actor, "n1");
     assert.match(String(inc?.summary), /database primary is now n1/);
     const phases = typeof inc?.phases === "string" ? JSON.parse(inc.phases) : inc?.phases; // mysql2 may decode JSON itself
-    assert.deepEqual(phases, ["survey", "drain", "choose", "writable", "repoint"]);
+    assert.deepEqual(phases, ["survey", "drain", "choose", "epoch", "majority", "writable", "repoint"]);
     const n4 = await withConn(lab, 4, async (r) => ({ dbs: await q(r, "SHOW DATABASES LIKE ?", [APP_DATABASE]), st: await readState(r) }));
     assert.deepEqual(n4.dbs, [], "n4 has no application database");
     assert.equal(n4.st.replica, null, "n4 does not replicate");
@@ -188,5 +188,54 @@ describe("MariaDB replication on the lab", { timeout: 170_000 }, () => {
     assert.equal(await replicationOf(lab, bad, OFF).follow(primary), "replicating");
     await waitConverged(lab, bad, primary, 60_000); // it re-applies everything from the first GTID
     await assertAllPresentOnce(lab, bad, allAcked);
+  });
+  it("a promotion needs a majority of the copies; a later epoch wins over a longer history of unacknowledged writes", async () => {
+    const old = primary;
+    const [a, b] = REPLICAS.filter((x) => x !== old) as [number, number];
+    /** The test's way of cutting nodes off: their servers do not answer the promoter. */
+    const without = (down: number[]) => (id: number) => (down.includes(id) ? Promise.reject(new Error("cut off (test)")) : connectNode(lab, id));
+    // 1. Cut off from its replicas, the old primary takes writes no other copy has: never
+    //    acknowledged by a majority (not in allAcked), and longer than what follows.
+    for (const r of [a, b]) await withConn(lab, r, (c) => c.query("STOP SLAVE"));
+    const unacked = await writeRows(lab, old, 60, "unacked");
+    // 2. Reaching one copy of three is not enough: nothing changes.
+    await assert.rejects(replicationOf(lab, a, OFF, { connect: without([old, b]) }).promote(), /reached 1 of 3 database nodes, need 2/);
+    assert.equal(Number((await withConn(lab, a, (c) => q(c, "SELECT @@global.read_only AS ro")))[0]!.ro), 1, "still read-only");
+    // 3. a is promoted from {a, b} (the old primary does not answer): a new, larger epoch.
+    const first = await replicationOf(lab, a, OFF, { connect: without([old]) }).promote(40).catch((err: Error & { phases?: unknown }) => {
+      throw new Error(`${err.message}; phases: ${JSON.stringify(err.phases)}`);
+    });
+    assert.ok(first.epoch >= 40, `epoch ${first.epoch}`);
+    allAcked.push(...(await writeRows(lab, a, 20, "epoch")));
+    await waitConverged(lab, b, a);
+    // 4. a dies; b reaches the old primary, whose history is longer. The copy of the latest epoch
+    //    wins and the old primary is diverged: with a dead and a diverged copy, b alone cannot make
+    //    its new epoch majority-durable, so it stays read-only...
+    lab.kill(a, "mariadb");
+    await assert.rejects(
+      replicationOf(lab, b, OFF).promote(),
+      new RegExp(`only 1 of 3 database nodes took the new epoch \\(need 2\\) \\(n${old}: n${old} diverged`),
+    );
+    // ...until the old primary's agent has rebuilt it from b (it follows b's chosen history even
+    // before b is writable); b's next attempt then has its majority.
+    const fx = effectsOf(lab, old, OFF);
+    await fx.follow(b, `test: n${b} is master`);
+    fx.stop();
+    const second = await replicationOf(lab, b, OFF).promote();
+    primary = b;
+    assert.equal(second.source, b, JSON.stringify(second.phases));
+    assert.ok(second.epoch > first.epoch);
+    await assertAllPresentOnce(lab, b, allAcked);
+    const leaked = await withConn(lab, b, (c) => q(c, `SELECT COUNT(*) AS n FROM ${APP_DATABASE}.incidents WHERE summary IN (?)`, [unacked]));
+    assert.equal(Number(leaked[0]!.n), 0, "no unacknowledged row of the old history reached the new primary");
+    await startMariadb(lab, a);
+    assert.equal(await replicationOf(lab, a, OFF).follow(primary), "replicating");
+    await waitConverged(lab, a, primary);
+    for (const id of REPLICAS) {
+      if (id !== primary) await waitConverged(lab, id, primary);
+      await assertAllPresentOnce(lab, id, allAcked);
+      const n = await withConn(lab, id, (c) => q(c, `SELECT COUNT(*) AS n FROM ${APP_DATABASE}.incidents WHERE summary IN (?)`, [unacked]));
+      assert.equal(Number(n[0]!.n), 0, `n${id} has none of the old history's unacknowledged rows`);
+    }
   });
 });

@@ -56,6 +56,17 @@ export type DbEffectsOptions = {
   cli?: (nodeid: number) => DbCliTarget;
 };
 
+/** A demote that takes longer than this is reported failed (the core retries it). */
+const DEMOTE_TIMEOUT_MS = 2000;
+/** How often the primary checks that its mariadbd is still writable. */
+const PRIMARY_CHECK_MS = 500;
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
 type Incident = { kind: string; severity: "info" | "warning" | "error"; summary: string; reason: string; phases?: Phase[] };
 
 export class DbEffects {
@@ -72,6 +83,21 @@ export class DbEffects {
   private replicationFlag: boolean | undefined;
   private watchTimer: NodeJS.Timeout | null = null;
   private lastHealth: DbHealthDoc | null = null;
+  /** This node should be the writable primary (promoted and not demoted since). */
+  private wantPrimary = false;
+  /** Consecutive watch readings that found the local replica stopped. */
+  private stoppedReadings = 0;
+  /** A role action (promote, follow) is running. */
+  private busy = false;
+  /** A promotion is running (checkPrimary must not start another). */
+  private promoting = false;
+  /** The last promotion succeeded and nothing replaced it: a read-only server now means it restarted. */
+  private promoted = false;
+  /** The term of the last promotion asked for (a re-promotion after a restart uses it). */
+  private lastTerm = 0;
+  /** Why the last promotion failed for this node's own copy (see promotionBlocker). */
+  private promotionProblem: string | null = null;
+  private primaryTimer: NodeJS.Timeout | null = null;
   /** The disk guard stopped this replica's IO thread. */
   private pausedForDisk = false;
   /** The problem of the local replica last recorded as an incident (recorded once each). */
@@ -83,7 +109,6 @@ export class DbEffects {
   /** Failed re-clones of the current problem, and when the next may start (backoff). */
   private repairFailures = 0;
   private nextRepairAt = 0;
-
 
   constructor(private readonly o: DbEffectsOptions) {
     const c = o.config;
@@ -107,11 +132,28 @@ export class DbEffects {
     return mysql.createConnection({ ...base, host: peer.host, port: peer.port ?? c.port });
   }
 
-  /** PromoteDatabase. Resolves with the first attempt's outcome; failures are retried. */
-  promote(reason: string): Promise<PromotionReport> {
+  /**
+   * PromoteDatabase (`term`: the master's term; the epoch written is at least that). Resolves with
+   * the first attempt's outcome; failures are retried until a demote or follow replaces it.
+   */
+  promote(reason: string, term = 0): Promise<PromotionReport> {
     this.following = null; // a primary follows no one: the replica watch stands down
+    this.wantPrimary = true;
+    this.promoted = false;
+    this.lastTerm = term;
+    const gen = this.generation + 1; // run() takes this generation
     return this.run("promote", reason, async () => {
-      const report = await this.replication.promote();
+      let report: PromotionReport;
+      try {
+        report = await this.replication.promote(term, () => gen === this.generation && this.wantPrimary);
+        this.promotionProblem = null;
+        this.promoted = gen === this.generation;
+      } catch (err) {
+        // A failure of this node's copy (diverged, behind and stuck, server down) makes it
+        // ineligible as master until it has followed a primary again; "no majority" does not.
+        if (err instanceof DbError && err.failure === "node") this.promotionProblem = err.message;
+        throw err;
+      }
       const target = this.o.localTarget ?? DbTarget.parse({ socketPath: this.o.config.socketPath, user: this.o.config.adminUser, password: this.o.config.adminPassword, database: this.o.config.database });
       const m = await migrate(target, { log: (msg) => this.o.log("info", `schema: ${msg}`) });
       const summary = `database primary is now n${this.o.self} (writable after ${report.writableAfterMs} ms, copy from n${report.source})`;
@@ -129,20 +171,23 @@ export class DbEffects {
   /** FollowDatabase {master}. */
   follow(master: number, reason: string): Promise<string> {
     this.following = master;
+    this.wantPrimary = this.promoted = false;
     this.replicationFlag = this.selfPeer()?.replication;
+    const gen = this.generation + 1; // run() takes this generation
     return this.run(
       "follow",
       reason,
       async () => {
         let r: string;
         try {
-          r = await this.replication.follow(master);
+          r = await this.replication.follow(master, () => gen === this.generation);
         } catch (err) {
           if (!(err instanceof DbDivergedError)) throw err;
           r = await this.repairOnFollow(master, err); // diverged or refused: re-clone, then it replicates
         }
         if (this.repair?.state === "diverged") this.repair = null; // it replicates: nothing to repair
         this.followFailing = false;
+        this.promotionProblem = null; // it follows the primary's history again
         this.pausedForDisk = false; // a fresh start: the guard looks again at its next reading
         return r;
       },
@@ -184,6 +229,7 @@ export class DbEffects {
   /** Starts the watch: reads every node's DB state, guards the local disk, records replica problems. */
   startWatch(intervalMs = this.o.config.watchMs): void {
     if (this.watchTimer) return;
+    this.primaryTimer = setInterval(() => void this.checkPrimary(), PRIMARY_CHECK_MS);
     const tick = async () => {
       try {
         await this.watchOnce();
@@ -207,6 +253,17 @@ export class DbEffects {
         return this.lastHealth;
       }
       if (this.repair?.state === "diverged" && me.replication === "running") this.repair = null;
+      // A mariadbd that restarted (crash, kill, OOM) starts with replication stopped
+      // (skip-slave-start): follow the master again, unless the disk guard stopped it or a role
+      // action is already queued (it would do the same).
+      // Two readings in a row: a promotion elsewhere stops replicas' IO threads for a moment too.
+      this.stoppedReadings = me.replication === "stopped" ? this.stoppedReadings + 1 : 0;
+      if (this.stoppedReadings >= 2 && !this.pausedForDisk && !this.followFailing && !this.busy) {
+        this.stoppedReadings = 0;
+        this.o.log("warn", `n${this.o.self}'s replica of n${this.following} is stopped (mariadbd restarted?): following n${this.following} again`);
+        this.follow(this.following, "the replica was stopped (mariadbd restarted?)").catch(() => undefined);
+        return this.lastHealth;
+      }
       const acted = await this.guardDisk(me, this.following).catch((err: Error) => void this.o.log("warn", `database disk guard: ${err.message}`));
       await this.reportReplica(me, this.following);
       if (acted) this.lastHealth = { checkedAt: Date.now(), nodes: await this.replication.health() }; // show what the guard did
@@ -393,20 +450,53 @@ export class DbEffects {
     }
   }
 
-  /** On step-down (StopPanel / ReleaseClusterIp while primary): stop taking writes at once. */
+  /**
+   * On step-down: stop taking writes at once. Never queued behind a promotion or a follow (those
+   * may take seconds): read_only goes on now, bounded by DEMOTE_TIMEOUT_MS, and once more after the
+   * queued action that may have been turning it off (its stillWanted() check sees the new
+   * generation, but a statement already sent could land after ours).
+   */
   demote(reason: string): Promise<void> {
     this.generation++;
-    return this.enqueue(async () => {
-      await this.replication.demote();
-      this.o.log("info", `database on n${this.o.self} is read-only: ${reason}`);
-    });
+    this.wantPrimary = this.promoted = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const now = withTimeout(this.replication.demote(), DEMOTE_TIMEOUT_MS, `the local database did not go read-only within ${DEMOTE_TIMEOUT_MS} ms`);
+    void this.enqueue(() => this.replication.demote()).catch(() => undefined);
+    return now.then(() => this.o.log("info", `database on n${this.o.self} is read-only: ${reason}`));
+  }
+
+  /**
+   * Why this node's database cannot be primary now (null: it can). Read by the daemon for the
+   * core's db-health event (mastership follows the database).
+   */
+  promotionBlocker(): string | null {
+    return this.promotionProblem;
+  }
+
+  /**
+   * On the primary: a mariadbd that restarted (crash, kill, OOM) comes back read-only. Checked every
+   * PRIMARY_CHECK_MS; the promotion runs again (it surveys, so nothing acknowledged is lost).
+   */
+  private async checkPrimary(): Promise<void> {
+    if (!this.wantPrimary || !this.promoted || this.promoting) return;
+    let readOnly: boolean;
+    try {
+      readOnly = await withTimeout(this.replication.localReadOnly(), 1000, "no answer within 1000 ms");
+    } catch {
+      return; // down: the watch shows it; once it answers read-only again we promote
+    }
+    if (!readOnly || !this.wantPrimary || !this.promoted || this.promoting) return;
+    this.o.log("warn", `n${this.o.self} is master but its database is read-only (mariadbd restarted?): promoting it again`);
+    this.promote("the database server restarted read-only on the master", this.lastTerm).catch(() => undefined);
   }
 
   stop() {
     this.generation++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchTimer) clearTimeout(this.watchTimer);
+    if (this.primaryTimer) clearInterval(this.primaryTimer);
     this.watchTimer = null;
+    this.primaryTimer = null;
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -419,7 +509,17 @@ export class DbEffects {
     const gen = ++this.generation;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const attempt = (n: number): Promise<T> =>
-      this.enqueue(fn).catch(async (err: Error) => {
+      this.enqueue(async () => {
+        if (gen !== this.generation) throw new DbError(`database ${what} replaced by a newer action`, [], "cluster");
+        this.promoting = what === "promote";
+        this.busy = true;
+        try {
+          return await fn();
+        } finally {
+          this.promoting = this.busy = false;
+        }
+      }).catch(async (err: Error) => {
+        if (gen !== this.generation) throw err; // replaced: no retry, no incident
         this.o.log("error", `database ${what} failed (attempt ${n}), retrying in ${this.o.config.retryMs} ms: ${err.message}`);
         if (n === 1) {
           const { at, incident } = onError(err);

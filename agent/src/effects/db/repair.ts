@@ -19,7 +19,7 @@ import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, open, readdir, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { DbError, type DbReplication, type Phase } from "./replication.ts";
+import { DbError, historyChosen, readEpoch, type DbReplication, type Phase } from "./replication.ts";
 import { exec, readState, rows, type DbNodeState, type SqlConn } from "./state.ts";
 import { formatGtidPos, parseGtidPos, type Gtid, type GtidPos } from "./gtid.ts";
 import type { DbNodeHealth } from "./health.ts";
@@ -455,7 +455,8 @@ export async function rebuildFromPrimary(o: RepairOptions): Promise<RepairReport
       const pc = await bounded(o.connect(primary), 10_000, `connecting to n${primary}'s database`);
       try {
         primaryState = await readState(pc);
-        if (primaryState.readOnly) throw new Error(`n${primary} is not a writable primary (read-only): a copy is only taken from the primary`);
+        // A primary still waiting for a majority to take its new epoch counts: this copy may be one it needs.
+        if (!(await historyChosen(pc, primary, await readEpoch(c), primaryState))) throw new Error(`n${primary} is not a writable primary (read-only): a copy is only taken from the primary`);
         databases = await userDatabases(pc);
         primaryBinlog = String((await rows(pc, "SHOW BINARY LOGS"))[0]?.Log_name ?? "mariadb-bin.000001");
       } finally {

@@ -4,11 +4,14 @@
 //  - every mariadbd starts read_only=ON with replication stopped; only promote() turns read_only
 //    off, so a returning old primary never takes a write before it has rejoined as a replica;
 //  - every node logs what it applies (log_slave_updates), so any replica can feed the others;
-//  - semi-sync AFTER_SYNC: a commit is acknowledged to the client only once a replica has it in
-//    its relay log. Hence the most advanced replica, by *received* position, has every
-//    acknowledged write, and promotion must never drop a relay log before it is applied.
+//  - a write is acknowledged only once a majority of the database nodes has it (the panel's
+//    barrier, panel/server/durability.ts). A promotion therefore surveys a majority, starts from
+//    the most advanced copy by (epoch, position) (core/db-role.ts chooseSource), never drops a relay
+//    log before it is applied, and writes a new epoch that a majority must have before the first
+//    client write: a later primary always has a larger epoch than an earlier one.
 import { setTimeout as sleep } from "node:timers/promises";
-import { containsPos, errantGtids, formatGtidPos, gtidText, mostAdvanced, type GtidPos } from "./gtid.ts";
+import { chooseSource, copiesQuorum, nextEpoch, type DbCopy } from "../../core/db-role.ts";
+import { containsPos, errantGtids, formatGtidPos, gtidText, type GtidPos } from "./gtid.ts";
 import { exec, ioWaitingForSpace, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
 import { describeNode, type DbNodeHealth, type DbProbe } from "./health.ts";
 
@@ -46,6 +49,8 @@ export type Phase = { name: string; at: string; ms: number; ok: boolean; detail?
 
 export type PromotionReport = {
   primary: number;
+  /** The epoch this promotion wrote (db-role.ts nextEpoch). */
+  epoch: number;
   /** Kill-to-writable is measured by the caller; this is promote() start to read_only=OFF. */
   writableAfterMs: number;
   totalMs: number;
@@ -61,12 +66,49 @@ export class DbError extends Error {
   constructor(
     message: string,
     readonly phases: Phase[] = [],
+    /** node: this node's copy cannot be primary (diverged, behind and stuck, server down). */
+    readonly failure: PromotionFailure = "node",
   ) {
     super(message);
   }
 }
 
 type Reached = { nodeid: number; peer: DbPeer; conn: SqlConn; state: DbNodeState };
+
+/** Where every promotion records its epoch (its own database: the panel's schema is drizzle's). */
+export const META_DATABASE = "ha_meta";
+
+/** The latest epoch row of a node's copy and who wrote it (nodeid 0: none). */
+export async function readLatestEpoch(c: SqlConn): Promise<{ epoch: number; nodeid: number }> {
+  try {
+    const [r] = await rows(c, `SELECT epoch, nodeid FROM ${META_DATABASE}.db_epochs ORDER BY epoch DESC LIMIT 1`);
+    return { epoch: Number(r?.epoch ?? 0), nodeid: Number(r?.nodeid ?? 0) };
+  } catch (err) {
+    const errno = (err as { errno?: number }).errno;
+    if (errno === 1146 || errno === 1049) return { epoch: 0, nodeid: 0 };
+    throw err;
+  }
+}
+
+/**
+ * May a replica follow (or be re-cloned from) `primary` now? When it is writable, or in the last
+ * step of its promotion: it wrote an epoch newer than `ourEpoch` and replicates from no one (its
+ * history is chosen; it waits for a majority to take it). Earlier, it may still be catching up.
+ */
+export async function historyChosen(c: SqlConn, primary: number, ourEpoch: number, st?: DbNodeState): Promise<boolean> {
+  const state = st ?? (await readState(c));
+  if (!state.readOnly) return true;
+  const latest = await readLatestEpoch(c);
+  return !state.replica && latest.nodeid === primary && latest.epoch > ourEpoch;
+}
+
+/** The highest epoch a node's copy has (0: none yet, e.g. a cluster from before epochs). */
+export async function readEpoch(c: SqlConn): Promise<number> {
+  return (await readLatestEpoch(c)).epoch;
+}
+
+/** Why a promotion failed, for the node's eligibility: "cluster" = no majority (not this node's fault). */
+export type PromotionFailure = "cluster" | "node";
 
 export class DbReplication {
   private readonly o: Required<Omit<DbReplicationOptions, "log" | "now">> & Pick<DbReplicationOptions, "log">;
@@ -121,7 +163,16 @@ export class DbReplication {
 
   /** Makes the local server read-only (used on step-down; every start is read-only anyway). */
   async demote(): Promise<void> {
-    const c = await this.reach(this.o.self);
+    let c: SqlConn;
+    try {
+      c = await this.reach(this.o.self);
+    } catch (err) {
+      // Not running (refused / no socket): every start is read-only, so it is as good as demoted.
+      // A server that hangs (timeout) is not: that is reported.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ECONNREFUSED" || code === "ENOENT") return;
+      throw err;
+    }
     try {
       await exec(c, "SET GLOBAL read_only = ON");
     } finally {
@@ -129,8 +180,23 @@ export class DbReplication {
     }
   }
 
-  /** Turns this node's server into the writable primary without losing an acknowledged write. */
-  async promote(): Promise<PromotionReport> {
+  /** Is the local server read-only? (The primary's check for a restarted mariadbd.) */
+  async localReadOnly(): Promise<boolean> {
+    const c = await this.reach(this.o.self, 1000);
+    try {
+      const [v] = await rows(c, "SELECT @@global.read_only AS ro", [], 1000);
+      return Number(v?.ro) !== 0;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Turns this node's server into the writable primary without losing an acknowledged write.
+   * `term`: the master's term (the epoch written is at least that). `stillWanted` is asked right
+   * before the server becomes writable: a demote that came meanwhile wins.
+   */
+  async promote(term = 0, stillWanted: () => boolean = () => true): Promise<PromotionReport> {
     const self = this.o.self;
     const t0 = this.now();
     const phases: Phase[] = [];
@@ -141,13 +207,15 @@ export class DbReplication {
       phases.push({ name, at: new Date().toISOString(), ms: Math.round(t - mark), ok, ...(detail ? { detail } : {}) });
       mark = t;
     };
-    const fail = (msg: string): never => {
+    const fail = (msg: string, failure: PromotionFailure = "node"): never => {
       phase("failed", false, msg);
-      throw new DbError(`promotion of n${self} failed: ${msg}`, phases);
+      throw new DbError(`promotion of n${self} failed: ${msg}`, phases, failure);
     };
 
     /** IO threads still stopping on a side connection (see step 3), by node. */
     const sideStops = new Map<number, Promise<void>>();
+    /** Replicas being pointed at us (step 7); awaited before the connections close. */
+    let repoints: Array<Promise<unknown>> = [];
     // 1. Survey every node we can reach.
     const peers = this.o.peers();
     const results = await Promise.allSettled(peers.map((p) => this.survey(p)));
@@ -157,8 +225,16 @@ export class DbReplication {
       const selfResult = results[peers.findIndex((p) => p.nodeid === self)];
       if (!selfResult) fail(`n${self} is not in the node list`);
       if (selfResult!.status === "rejected") fail(`the local database server does not answer: ${(selfResult!.reason as Error).message}`);
-      const surveyed = new Map(reached.map((r) => [r.nodeid, r.state]));
+      if (!this.peer(self).replication) fail(`n${self} has replication off: it holds no copy of the database`);
+      const dbNodes = peers.filter((p) => p.replication).map((p) => p.nodeid);
+      const need = copiesQuorum(dbNodes.length);
+      const reachedCopies = reached.filter((r) => r.peer.replication).length;
       phase("survey", true, `reached ${reached.map((r) => `n${r.nodeid}`).join(",")}${unreachable.length ? `; unreachable ${unreachable.map((n) => `n${n}`).join(",")}` : ""}`);
+      // Without a majority of the copies the most advanced one may be missing: change nothing.
+      if (reachedCopies < need) fail(`reached ${reachedCopies} of ${dbNodes.length} database nodes, need ${need}: a copy that did not answer may hold acknowledged writes; nothing was changed`, "cluster");
+
+      // A demote or follow that came while this promotion waited in the queue wins: touch nothing.
+      if (!stillWanted()) fail("replaced by a newer database action before it changed anything", "cluster");
 
       // 2. Fence: any other writable server (an old primary that is still up) goes read-only first.
       const writable = reached.filter((r) => r.nodeid !== self && !r.state.readOnly);
@@ -169,7 +245,7 @@ export class DbReplication {
       //    A replica of a server that did not answer cannot receive anything more, so what it has is
       //    final; but its IO thread is then stuck reconnecting and STOP SLAVE takes up to 2 s to
       //    interrupt it (MariaDB re-sends the kill every 2 s). That stop runs on a side connection
-      //    and is awaited only before this replica is changed again (after the new primary is writable).
+      //    and is awaited only before this replica is changed again.
       const replicas = reached.filter((r) => r.state.replica);
       const unreachableHosts = new Set(peers.filter((p) => unreachable.includes(p.nodeid)).map((p) => p.host));
       const stopStart = this.now();
@@ -195,25 +271,22 @@ export class DbReplication {
       await Promise.all(reached.map(async (r) => (r.state = await readState(r.conn))));
       phase("drain", true, [`IO threads stopped in ${stopMs} ms`, ...problems].join("; "));
 
-      // 4. Choose the most advanced copy among self and the nodes that hold one.
-      const cands = reached
-        .filter((r) => r.nodeid === self || r.peer.replication || writable.includes(r))
-        .map((r) => ({ nodeid: r.nodeid, pos: receivedPos(r.state) }));
-      const { best, diverged } = mostAdvanced(cands, self);
-      for (const d of diverged) problems.push(`n${d.nodeid} has transactions the most advanced copy (n${best.nodeid}) lacks: ${gtidText(errantGtids(d.pos, best.pos))}`);
+      // 4. Choose the most advanced copy, by (epoch, position), among the database nodes reached.
+      //    An old primary fenced in step 2 counts only if it holds a copy (replication on).
+      const copies: DbCopy[] = await Promise.all(
+        reached.filter((r) => r.peer.replication).map(async (r) => ({ nodeid: r.nodeid, epoch: await readEpoch(r.conn), pos: receivedPos(r.state) })),
+      );
+      const choice = chooseSource(dbNodes, copies, self);
+      if (!choice.ok) return fail(`${choice.reason}; nothing was changed`, "cluster");
+      const best = choice.source;
+      const diverged = choice.diverged.map((d) => d.copy.nodeid);
+      for (const d of choice.diverged) problems.push(`n${d.copy.nodeid} has transactions the most advanced copy (n${best.nodeid}, epoch ${best.epoch}) lacks, never acknowledged by a majority: ${gtidText(d.errant) || "an older history"}; it is rebuilt from the new primary`);
       const selfState = reached.find((r) => r.nodeid === self)!;
       const target = formatGtidPos(best.pos);
-      // Only reachable copies count. A copy other than the dead primary that does not answer may
-      // be the one that acknowledged the last writes: say so in the incident.
-      const followed = peers.find((p) => p.host === surveyed.get(self)?.replica?.masterHost)?.nodeid;
-      const lostCopies = unreachable.filter((id) => id !== followed && peers.find((p) => p.nodeid === id)?.replication);
-      if (lostCopies.length) {
-        problems.push(`${lostCopies.map((n) => `n${n}`).join(",")} (replication on) did not answer: writes only they acknowledged would be missing from ${target || "this copy"}`);
-      }
-      phase("choose", true, `most advanced: n${best.nodeid} at ${target || "(empty)"}`);
+      phase("choose", true, `most advanced: n${best.nodeid} at epoch ${best.epoch}, ${target || "(empty)"}; ${choice.counted.length} of ${dbNodes.length} copies compared`);
 
       // 5. Catch up from it when this node is behind.
-      if (diverged.some((d) => d.nodeid === self)) fail(`n${self} has transactions the most advanced copy n${best.nodeid} lacks (${gtidText(errantGtids(selfState.state.pos, best.pos))}); it cannot become primary without losing them or n${best.nodeid}'s`);
+      if (diverged.includes(self)) fail(`n${self} has transactions the most advanced copy n${best.nodeid} lacks (${gtidText(errantGtids(selfState.state.pos, best.pos))}); it cannot become primary before it is rebuilt`);
       if (!containsPos(selfState.state.pos, best.pos)) {
         const source = reached.find((r) => r.nodeid === best.nodeid)!;
         await sideStops.get(self);
@@ -224,37 +297,84 @@ export class DbReplication {
         phase("catch-up", true, `from n${best.nodeid} to ${target}`);
       }
 
-      // 6. Become the primary. If our own IO thread is still stopping (its primary is gone and
-      //    everything it received is applied), writes may start now; the replica settings go after.
+      if (!stillWanted()) fail("replaced by a newer database action before it wrote its epoch", "cluster");
+
+      // 6. Stop replicating and write the new epoch, still read-only (the agent's account may):
+      //    the first transaction of this primary's history.
+      //    If our own IO thread is still stopping (its primary is gone, everything it received is
+      //    applied: nothing more can arrive), the replica settings are dropped after we are writable.
       const selfStopping = sideStops.get(self);
       const dropReplicaSettings = async () => {
         await exec(selfState.conn, "STOP SLAVE");
         await exec(selfState.conn, "RESET SLAVE ALL");
       };
       if (!selfStopping) await dropReplicaSettings();
+      const epoch = nextEpoch(copies.map((c) => c.epoch), term);
+      await exec(selfState.conn, `CREATE DATABASE IF NOT EXISTS ${META_DATABASE}`);
+      await exec(selfState.conn, `CREATE TABLE IF NOT EXISTS ${META_DATABASE}.db_epochs (epoch BIGINT UNSIGNED NOT NULL PRIMARY KEY, nodeid INT NOT NULL, term BIGINT NOT NULL, from_position VARCHAR(512) NOT NULL, started_at DATETIME(3) NOT NULL) ENGINE=InnoDB`);
+      await exec(selfState.conn, `INSERT INTO ${META_DATABASE}.db_epochs (epoch, nodeid, term, from_position, started_at) VALUES (?, ?, ?, ?, NOW(3))`, [epoch, self, term, target]);
+      const [lg] = await rows(selfState.conn, "SELECT @@last_gtid AS g");
+      const epochGtid = String(lg?.g ?? "");
+      phase("epoch", true, `epoch ${epoch} at ${epochGtid}`);
+
+      // 7. Point the others at us (or make sure replication-off nodes hold no copy) and wait until a
+      //    majority of the copies has the epoch: only then may a client write be acknowledged here.
+      const others = reached.filter((r) => r.nodeid !== self);
+      let confirmed = 1;
+      let settled = 0;
+      const copiesOnOthers = others.filter((r) => r.peer.replication && !diverged.includes(r.nodeid)).length;
+      let decide = () => undefined as void;
+      repoints = others.map(async (r) => {
+        if (!r.peer.replication) return this.dropCopy(r.conn).then(() => "no copy");
+        if (diverged.includes(r.nodeid)) throw new DbError(`n${r.nodeid} diverged; left read-only and not replicating (its agent rebuilds it)`);
+        try {
+          await sideStops.get(r.nodeid)?.catch(() => undefined);
+          r.state = await readState(r.conn);
+          await this.replicateFrom(r, this.peer(self), { wait: true });
+          if (!(await waitApplied(r.conn, epochGtid, this.o.reachTimeoutMs * 2))) throw new DbError(`n${r.nodeid} did not apply epoch ${epoch} within ${this.o.reachTimeoutMs * 2} ms`);
+          confirmed++;
+          return "replica";
+        } finally {
+          settled++;
+          decide();
+        }
+      });
+      for (const p of repoints) p.catch(() => undefined); // read with allSettled below
+      let replaced: NodeJS.Timeout | undefined;
+      const majority = new Promise<boolean>((resolve) => {
+        decide = () => (confirmed >= need ? resolve(true) : settled === copiesOnOthers || !stillWanted() ? resolve(false) : undefined);
+        replaced = setInterval(decide, 100); // a newer action ends the wait without waiting for slow replicas
+        decide();
+      });
+      const haveMajority = await majority.finally(() => clearInterval(replaced));
+      phase("majority", haveMajority, `${confirmed} of ${dbNodes.length} copies have epoch ${epoch} (need ${need})`);
+      if (!haveMajority) {
+        // Replicating from no one is what tells a follower our history is chosen (waitWritable).
+        if (selfStopping) await selfStopping.catch(() => undefined).then(dropReplicaSettings);
+        const why = (await Promise.allSettled(repoints)).flatMap((x, i) => (x.status === "rejected" ? [`n${others[i]!.nodeid}: ${(x.reason as Error).message}`] : []));
+        fail(`only ${confirmed} of ${dbNodes.length} database nodes took the new epoch (need ${need})${why.length ? ` (${why.join("; ")})` : ""}; the database stays read-only`, "cluster");
+      }
+
+      // 8. Become the primary, unless a demote came meanwhile.
+      if (!stillWanted()) fail("a demote came during the promotion: the database stays read-only", "cluster");
       await exec(selfState.conn, "SET GLOBAL rpl_semi_sync_master_enabled = ON");
       await exec(selfState.conn, "SET GLOBAL read_only = OFF");
       const writableAfterMs = Math.round(this.now() - t0);
       phase("writable", true);
       if (selfStopping) await selfStopping.catch(() => undefined).then(dropReplicaSettings);
 
-      // 7. Repoint the others (or make sure replication-off nodes hold no copy).
-      const others = reached.filter((r) => r.nodeid !== self);
-      const repoint = await Promise.allSettled(
-        others.map(async (r) => {
-          if (!r.peer.replication) return this.dropCopy(r.conn);
-          if (diverged.some((d) => d.nodeid === r.nodeid)) throw new DbError(`n${r.nodeid} diverged; left read-only and not replicating`);
-          r.state = await readState(r.conn);
-          await this.replicateFrom(r, this.peer(self), { wait: true });
-        }),
-      );
-      repoint.forEach((x, i) => x.status === "rejected" && problems.push(`n${others[i]!.nodeid}: ${(x.reason as Error).message}`));
-      phase("repoint", repoint.every((x) => x.status === "fulfilled"), others.map((r, i) => `n${r.nodeid}:${repoint[i]!.status === "fulfilled" ? (r.peer.replication ? "replica" : "no copy") : "failed"}`).join(","));
+      const outcome = await Promise.allSettled(repoints);
+      outcome.forEach((x, i) => x.status === "rejected" && problems.push(`n${others[i]!.nodeid}: ${(x.reason as Error).message}`));
+      phase("repoint", outcome.every((x) => x.status === "fulfilled"), others.map((r, i) => `n${r.nodeid}:${outcome[i]?.status === "fulfilled" ? (outcome[i] as PromiseFulfilledResult<unknown>).value : "failed"}`).join(","));
+      if (unreachable.some((id) => peers.find((p) => p.nodeid === id)?.replication)) {
+        problems.push(`${unreachable.map((n) => `n${n}`).join(",")} did not answer: they rejoin as replicas when they come back`);
+      }
 
-      const report: PromotionReport = { primary: self, writableAfterMs, totalMs: Math.round(this.now() - t0), source: best.nodeid, position: target, unreachable, problems, phases };
-      this.o.log?.(problems.length ? "warn" : "info", `database promoted on n${self} in ${writableAfterMs} ms`, report);
+      const report: PromotionReport = { primary: self, epoch, writableAfterMs, totalMs: Math.round(this.now() - t0), source: best.nodeid, position: target, unreachable, problems, phases };
+      this.o.log?.(problems.length ? "warn" : "info", `database promoted on n${self} in ${writableAfterMs} ms (epoch ${epoch})`, report);
       return report;
     } finally {
+      await Promise.allSettled(repoints);
       await Promise.all(reached.map((r) => r.conn.end().catch(() => undefined)));
     }
   }
@@ -270,7 +390,7 @@ export class DbReplication {
   }
 
   /** FollowDatabase: replicate from `master` (replication on) or hold no copy (off). */
-  async follow(master: number): Promise<"replicating" | "already" | "no-copy"> {
+  async follow(master: number, stillWanted: () => boolean = () => true): Promise<"replicating" | "already" | "no-copy"> {
     const self = this.o.self;
     if (master === self) throw new DbError(`n${self} cannot follow itself`);
     const me = await this.reach(self);
@@ -284,7 +404,7 @@ export class DbReplication {
       const state = await readState(me);
       const rep = state.replica;
       if (rep && rep.masterHost === mp.host && rep.ioRunning === "Yes" && rep.sqlRunning) return "already";
-      await this.waitWritable(master);
+      await this.waitWritable(master, me, stillWanted);
       await this.replicateFrom({ nodeid: self, peer: this.peer(self), conn: me, state }, mp, { wait: true });
       return "replicating";
     } finally {
@@ -301,16 +421,24 @@ export class DbReplication {
     await this.replicateFrom({ nodeid: self, peer: this.peer(self), conn: c, state: await readState(c) }, this.peer(primary), { wait: true });
   }
 
-  /** A replica follows only a finished primary: one that is writable. */
-  private async waitWritable(master: number) {
+  /**
+   * A replica follows only a primary that has chosen its history: one that is writable, or one in
+   * the last step of its promotion, waiting for a majority to take its new epoch (it wrote an epoch
+   * newer than ours and replicates from no one). Following earlier could compare us with a copy that
+   * is still catching up, and call our acknowledged writes errant.
+   */
+  private async waitWritable(master: number, self: SqlConn, stillWanted: () => boolean) {
     const deadline = this.now() + this.o.masterWaitMs;
+    const ours = await readEpoch(self);
     let last = "";
     while (this.now() < deadline) {
+      // A newer role action replaced this one: give the queue back at once.
+      if (!stillWanted()) throw new DbError(`n${this.o.self} stopped waiting for n${master}: a newer database action came`, [], "cluster");
       try {
         const c = await this.reach(master);
         try {
-          if (!(await readState(c)).readOnly) return;
-          last = "still read-only (promotion not finished)";
+          if (await historyChosen(c, master, ours)) return;
+          last = `still read-only (promotion not finished; ours is epoch ${ours})`;
         } finally {
           await c.end().catch(() => undefined);
         }
@@ -397,6 +525,7 @@ export class DbReplication {
     // Local housekeeping only: nothing of this may reach a binlog another node reads.
     await exec(c, "SET SESSION sql_log_bin = 0");
     await exec(c, `DROP DATABASE IF EXISTS \`${this.o.appDatabase.replace(/`/g, "``")}\``);
+    await exec(c, `DROP DATABASE IF EXISTS ${META_DATABASE}`);
     await exec(c, "RESET MASTER");
     await exec(c, "SET GLOBAL gtid_slave_pos = ''");
   }
