@@ -40,7 +40,7 @@ export const AgentConfigSchema = z.object({
       database: z.string().min(1).default("ha"),
     })
     .optional(),
-  /** File replication (`nodereplication`, README "File replication"); absent = this node neither sends nor receives file sets. */
+  /** File replication (`nodereplication`, docs/operations.md "File replication"); absent = this node neither sends nor receives file sets. */
   fileSync: FileSyncConfigSchema.optional(),
   /**
    * HA timing and policy (see agent/src/core/README.md); unset values take the core's defaults,

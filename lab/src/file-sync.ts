@@ -1,4 +1,4 @@
-// File replication in the lab (README "File replication"): every node runs `nodereplication serve`
+// File replication in the lab (docs/operations.md "File replication"): every node runs `nodereplication serve`
 // (an rsync daemon on its control address); the file sets live in the node's private
 // /var/lib/corosync (bind-mounted from <nodeDir>/lib-corosync), so tests see them from the host.
 import { join } from "node:path";

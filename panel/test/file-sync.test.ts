@@ -1,4 +1,4 @@
-// GET /api/file-sync (README "File replication"): every node's last copy, readable by a viewer.
+// GET /api/file-sync (docs/operations.md "File replication"): every node's last copy, readable by a viewer.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { fileSync } from "@ha/db";

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// nodereplication: copies the master's file sets to every node (README "File replication").
+// nodereplication: copies the master's file sets to every node (docs/operations.md "File replication").
 //   nodereplication -c mgrfiles        one cycle now, from the master (the agent does this on its schedule)
 //   nodereplication serve              the receiving rsync daemon of this node (every node runs it)
 //   nodereplication status             this node's copies and, where the DB has them, every node's last run

@@ -1,4 +1,4 @@
-// File replication on a real 3-node lab (README "File replication"): the master (n1) pushes its file
+// File replication on a real 3-node lab (docs/operations.md "File replication"): the master (n1) pushes its file
 // set with `nodereplication -c mgrfiles` to the rsync daemons of n2 and n3; every node's copy flips
 // to a new version only after a complete transfer. Outcomes land in the master's database.
 import { describe, it, before, after } from "node:test";

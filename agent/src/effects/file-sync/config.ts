@@ -1,5 +1,5 @@
 // The agent config's `fileSync` section: which file sets the master copies to every node, how often,
-// and the rsync daemon every node runs to receive them (README "File replication").
+// and the rsync daemon every node runs to receive them (docs/operations.md "File replication").
 import { Cron } from "croner";
 import { z } from "zod";
 
