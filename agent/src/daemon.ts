@@ -83,7 +83,7 @@ export class Daemon {
   private dbDownSince: number | null = null;
   private dbHealthTimer: NodeJS.Timeout | null = null;
   private savedTerm = 0;
-  /** File replication: runs only while this node is master (README "File replication"). */
+  /** File replication: runs only while this node is master (docs/operations.md "File replication"). */
   private fileSync: FileSyncSchedule | null = null;
 
   constructor(
