@@ -3,10 +3,10 @@
 // primary cut off with one replica (of five) acknowledged writes the new majority never had; those
 // were lost at the next promotion. Here, after a mutating request's DB work, the panel reads the
 // primary's binlog position and waits until enough replicas OF THIS PRIMARY have applied it.
-// The same rule as copiesQuorum/acknowledged in agent/src/core/db-role.ts.
 import type { RequestHandler, Response } from "express";
 import type { Logger } from "pino";
 import mysql from "mysql2/promise";
+import { copiesQuorum } from "@ha/agent/core";
 import { HttpError, dbUnavailableReason } from "./errors.ts";
 import { isWrite } from "./auth/middleware.ts";
 import type { NodeView } from "./status.ts";
@@ -23,8 +23,8 @@ export type PeerConnector = (node: DbNodeRef) => PeerConn;
 
 export type LocalState = { readOnly: boolean; binlogPos: string };
 
-/** Copies needed for a majority of `total` database nodes (the primary is one of them). */
-export const copiesNeeded = (total: number) => Math.floor(total / 2) + 1;
+/** Copies needed for a majority of `total` database nodes (the primary is one of them): the core's rule. */
+export const copiesNeeded = copiesQuorum;
 
 /**
  * The database nodes from the agent's view (status file): null when it does not say which nodes

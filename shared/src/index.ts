@@ -4,3 +4,4 @@ export * from "./proc/run.ts";
 export * from "./service-lock.ts";
 export * from "./mariadb/node-config.ts";
 export { coalesce } from "./async/coalesce.ts";
+export { withTimeout } from "./async/with-timeout.ts";

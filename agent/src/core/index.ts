@@ -7,3 +7,4 @@ export { validateCpgMessage } from './messages.ts';
 export { clusterStatus, selfStatusFrom, recoverySafety, isUnstable } from './status.ts';
 export { watchdogDeadline, leaseFresh } from './lease.ts';
 export { checkAdmission, type AdmissionNode, type AdmissionVm, type AdmissionReport, type NodeLoss } from './admission.ts';
+export { copiesQuorum } from './db-role.ts';

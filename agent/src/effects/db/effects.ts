@@ -5,6 +5,7 @@ import mysql from "mysql2/promise";
 import { z } from "zod";
 import { DbTarget, migrate } from "@ha/db";
 import { statfs } from "node:fs/promises";
+import { withTimeout } from "@ha/shared";
 import { DbDivergedError, DbError, DbReplication, type DbPeer, type Phase, type PromotionReport } from "./replication.ts";
 import { DbRepairError, divergence, localEligibility, describeRepair, rebuildFromPrimary, type DbCliTarget, type DbRepairStatus, type RepairReport } from "./repair.ts";
 import { assertWritable, exec, type SqlConn } from "./state.ts";
@@ -61,12 +62,6 @@ const DEMOTE_TIMEOUT_MS = 2000;
 /** How often the primary checks that its mariadbd is still writable. */
 const PRIMARY_CHECK_MS = 500;
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 type Incident = { kind: string; severity: "info" | "warning" | "error"; summary: string; reason: string; phases?: Phase[] };
 
 export class DbEffects {
@@ -87,10 +82,8 @@ export class DbEffects {
   private wantPrimary = false;
   /** Consecutive watch readings that found the local replica stopped. */
   private stoppedReadings = 0;
-  /** A role action (promote, follow) is running. */
-  private busy = false;
-  /** A promotion is running (checkPrimary must not start another). */
-  private promoting = false;
+  /** The role action running now, if any (checkPrimary must not start a second promotion). */
+  private running: string | null = null;
   /** The last promotion succeeded and nothing replaced it: a read-only server now means it restarted. */
   private promoted = false;
   /** The term of the last promotion asked for (a re-promotion after a restart uses it). */
@@ -258,7 +251,7 @@ export class DbEffects {
       // action is already queued (it would do the same).
       // Two readings in a row: a promotion elsewhere stops replicas' IO threads for a moment too.
       this.stoppedReadings = me.replication === "stopped" ? this.stoppedReadings + 1 : 0;
-      if (this.stoppedReadings >= 2 && !this.pausedForDisk && !this.followFailing && !this.busy) {
+      if (this.stoppedReadings >= 2 && !this.pausedForDisk && !this.followFailing && this.running === null) {
         this.stoppedReadings = 0;
         this.o.log("warn", `n${this.o.self}'s replica of n${this.following} is stopped (mariadbd restarted?): following n${this.following} again`);
         this.follow(this.following, "the replica was stopped (mariadbd restarted?)").catch(() => undefined);
@@ -478,14 +471,14 @@ export class DbEffects {
    * PRIMARY_CHECK_MS; the promotion runs again (it surveys, so nothing acknowledged is lost).
    */
   private async checkPrimary(): Promise<void> {
-    if (!this.wantPrimary || !this.promoted || this.promoting) return;
+    if (!this.wantPrimary || !this.promoted || this.running === "promote") return;
     let readOnly: boolean;
     try {
-      readOnly = await withTimeout(this.replication.localReadOnly(), 1000, "no answer within 1000 ms");
+      readOnly = await this.replication.localReadOnly(); // bounded: 1 s to connect, 1 s to answer
     } catch {
       return; // down: the watch shows it; once it answers read-only again we promote
     }
-    if (!readOnly || !this.wantPrimary || !this.promoted || this.promoting) return;
+    if (!readOnly || !this.wantPrimary || !this.promoted || this.running === "promote") return;
     this.o.log("warn", `n${this.o.self} is master but its database is read-only (mariadbd restarted?): promoting it again`);
     this.promote("the database server restarted read-only on the master", this.lastTerm).catch(() => undefined);
   }
@@ -511,12 +504,11 @@ export class DbEffects {
     const attempt = (n: number): Promise<T> =>
       this.enqueue(async () => {
         if (gen !== this.generation) throw new DbError(`database ${what} replaced by a newer action`, [], "cluster");
-        this.promoting = what === "promote";
-        this.busy = true;
+        this.running = what;
         try {
           return await fn();
         } finally {
-          this.promoting = this.busy = false;
+          this.running = null;
         }
       }).catch(async (err: Error) => {
         if (gen !== this.generation) throw err; // replaced: no retry, no incident

@@ -16,6 +16,7 @@
 //  6. replicate from the primary (DbReplication.replicateSelfFrom) and confirm it runs.
 // Passwords go into 0600 option files (--defaults-extra-file), never on a command line or in a log.
 import { spawn } from "node:child_process";
+import { withTimeout } from "@ha/shared";
 import { mkdir, mkdtemp, open, readdir, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -376,14 +377,8 @@ async function syncDir(dir: string) {
   }
 }
 
-async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return withTimeout(p, ms, `${what}: no answer within ${ms} ms`);
 }
 
 // ---------------------------------------------------------------------------------------------

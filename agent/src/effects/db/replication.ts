@@ -10,6 +10,7 @@
 //    log before it is applied, and writes a new epoch that a majority must have before the first
 //    client write: a later primary always has a larger epoch than an earlier one.
 import { setTimeout as sleep } from "node:timers/promises";
+import { withTimeout } from "@ha/shared";
 import { chooseSource, copiesQuorum, nextEpoch, type DbCopy } from "../../core/db-role.ts";
 import { containsPos, errantGtids, formatGtidPos, gtidText, type GtidPos } from "./gtid.ts";
 import { exec, ioWaitingForSpace, readState, rows, waitApplied, type DbNodeState, type SqlConn } from "./state.ts";
@@ -126,16 +127,12 @@ export class DbReplication {
   }
 
   private async reach(nodeid: number, timeoutMs = this.o.reachTimeoutMs): Promise<SqlConn> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
     const pending = this.o.connect(nodeid);
     try {
-      return await Promise.race([pending, timeout]);
+      return await withTimeout(pending, timeoutMs, `no answer within ${timeoutMs} ms`);
     } catch (err) {
       pending.then((c) => c.end()).catch(() => undefined); // a late connection is closed
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
